@@ -1,0 +1,1 @@
+"""Seller CRM: the customer-relationship backend behind the seller center."""

@@ -1,0 +1,1 @@
+"""HTTP edge: request/response models, auth, error mapping, OpenAPI."""

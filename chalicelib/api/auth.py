@@ -1,0 +1,53 @@
+"""JWT bearer auth (HS256) and the role ladder viewer < operator < admin < owner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jwt
+
+from chalicelib.domain.errors import Forbidden, Unauthorized
+from chalicelib.settings import settings
+
+ROLES = ("viewer", "operator", "admin", "owner")
+RANK = {role: i for i, role in enumerate(ROLES)}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    seller_id: str
+    role: str
+
+
+def authenticate(authorization: str | None) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthorized("missing bearer token")
+    token = authorization[7:].strip()
+    try:
+        claims = jwt.decode(token, settings().jwt_secret, algorithms=["HS256"],
+                            options={"require": ["exp", "sub", "seller_id", "role"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("token expired") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from exc
+    role, seller = claims.get("role"), claims.get("seller_id")
+    if role not in RANK or not isinstance(seller, str) or not seller:
+        raise Unauthorized("token has no valid role or seller_id")
+    return Principal(user_id=str(claims["sub"]), seller_id=seller, role=role)
+
+
+def require(principal: Principal, role: str) -> None:
+    if RANK[principal.role] < RANK[role]:
+        raise Forbidden(f"role '{principal.role}' may not do this; needs '{role}' or higher")
+
+
+def mint_token(seller_id: str, role: str = "owner", sub: str = "dev", ttl_seconds: int = 86400 * 30,
+               now: float | None = None) -> str:
+    """A token for local use and tests (the marketplace issues real ones)."""
+    import time
+
+    issued = int(now if now is not None else time.time())
+    payload = {"sub": sub, "seller_id": seller_id, "role": role, "iat": issued,
+               "exp": issued + ttl_seconds}
+    return jwt.encode(payload, settings().jwt_secret, algorithm="HS256")

@@ -1,0 +1,38 @@
+"""Request pieces shared by routes: list queries, If-Match, the clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.errors import Invalid, PreconditionFailed
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: str | None = None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def if_match(request: object) -> int | None:
+    """The integer version in If-Match (quotes and W/ tolerated), or None when absent."""
+    raw = ((getattr(request, "headers", None) or {}).get("if-match") or "").strip()
+    if not raw:
+        return None
+    raw = raw.removeprefix("W/").strip('"')
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise Invalid("If-Match must be a version number",
+                      [{"path": "If-Match", "message": "not an integer"}]) from exc
+
+
+def check_version(expected: int | None, actual: int) -> None:
+    if expected is not None and expected != actual:
+        raise PreconditionFailed(f"version {expected} is stale; current is {actual}")

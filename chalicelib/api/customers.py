@@ -1,0 +1,52 @@
+"""Routes: customers and events."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.common import ListQuery, now
+from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
+from chalicelib.domain.customers import CustomerPut
+from chalicelib.domain.events import EventBatch
+
+bp = Blueprint(__name__)
+
+
+class CustomerListQuery(ListQuery):
+    segment_id: str | None = None
+    tag: str | None = None
+
+
+@endpoint(bp, "/v1/customers/{customer_id}", "PUT", role="operator", body=CustomerPut)
+def put_customer(p, customer_id, body):
+    """Create or update a customer's profile (fields left out keep their value)."""
+    from chalicelib.services import customers
+
+    customer, created = customers.put(p.seller_id, customer_id, body, now())
+    return Reply(customer, 201 if created else 200)
+
+
+@endpoint(bp, "/v1/customers/{customer_id}", "GET")
+def get_customer(p, customer_id):
+    """A customer with stats, tags and current built-in segments."""
+    from chalicelib.services import customers
+
+    return customers.get(p.seller_id, customer_id, now())
+
+
+@endpoint(bp, "/v1/customers", "GET", query=CustomerListQuery)
+def list_customers(p, query):
+    """Customers, paginated; optionally those of one segment or with one tag."""
+    from chalicelib.services import customers
+
+    items, state = customers.list_page(p.seller_id, query.limit, decode_cursor(query.cursor),
+                                       now(), segment_id=query.segment_id, tag=query.tag)
+    return {"items": items, "next_cursor": encode_cursor(state)}
+
+
+@endpoint(bp, "/v1/events", "POST", role="operator", body=EventBatch, status=202)
+def post_events(p, body):
+    """Ingest 1–500 events; each bad event is rejected alone."""
+    from chalicelib.services import events
+
+    return events.ingest(p.seller_id, body.events, now())

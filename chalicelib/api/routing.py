@@ -1,0 +1,189 @@
+"""The route decorator: auth, parsing, error contract and the OpenAPI registry in one place.
+
+A view declares its role, body and query models; it receives a ``Principal`` and
+validated models, calls one service function and returns a body (or a ``Reply``).
+
+    @endpoint(bp, "/v1/customers/{customer_id}", "GET", role="viewer")
+    def get_customer(p, customer_id):
+        return customers.get(p.seller_id, customer_id)
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from chalice import Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.api.auth import Principal, authenticate, require
+from chalicelib.domain.errors import DomainError, Invalid
+from chalicelib.logs import get_logger
+
+logger = get_logger("api")
+JSON_TYPES = ["application/json"]
+
+
+@dataclass
+class Reply:
+    body: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RouteSpec:
+    path: str
+    method: str
+    name: str
+    summary: str
+    role: str | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    content_types: list[str]
+
+
+ROUTES: list[RouteSpec] = []
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    text = json.dumps(body, default=_default, ensure_ascii=False)
+    return Response(body=text, status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def error_body(code: str, message: str, details: list | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def error_response(exc: DomainError) -> Response:
+    return json_response(error_body(exc.code, exc.message, exc.details), exc.status, exc.headers)
+
+
+def loc_path(loc: tuple) -> str:
+    """('events', 0, 'amount') -> 'events[0].amount'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def validation_details(exc: ValidationError, prefix: str = "") -> list[dict]:
+    details = []
+    for err in exc.errors(include_url=False, include_context=False):
+        path = loc_path(tuple(err["loc"]))
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        details.append({"path": path, "message": err["msg"], "type": err["type"]})
+    return details
+
+
+def parse_json(raw: bytes | None) -> Any:
+    if not raw:
+        raise Invalid("request body is empty; a JSON object is required",
+                      [{"path": "", "message": "body required"}])
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid(f"malformed JSON: {exc}", [{"path": "", "message": "malformed JSON"}]) from exc
+
+
+def validate(model: type[BaseModel], data: Any, prefix: str = "") -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid("request is not valid", validation_details(exc, prefix)) from exc
+
+
+def encode_cursor(state: dict | None) -> str | None:
+    if state is None:
+        return None
+    raw = json.dumps(state, separators=(",", ":"), default=_default).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict | None:
+    if not cursor:
+        return None
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        state = json.loads(base64.urlsafe_b64decode(cursor + pad))
+        if not isinstance(state, dict):
+            raise ValueError("not an object")
+        return state
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}]) from exc
+
+
+def endpoint(bp: Any, path: str, method: str, *, role: str | None = "viewer",
+             body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+             response: type[BaseModel] | None = None, status: int = 200,
+             content_types: list[str] | None = None, raw_body: bool = False,
+             summary: str = "") -> Callable:
+    """Register a Chalice route with auth, validation and the error contract around it."""
+
+    def decorate(fn: Callable) -> Callable:
+        wants_request = "request" in inspect.signature(fn).parameters
+
+        def view(**params: str) -> Response:
+            request = bp.current_request
+            try:
+                principal: Principal | None = None
+                if role is not None:
+                    principal = authenticate((request.headers or {}).get("authorization"))
+                    require(principal, role)
+                kwargs: dict[str, Any] = {}
+                if body is not None:
+                    kwargs["body"] = validate(body, parse_json(request.raw_body))
+                elif raw_body:
+                    kwargs["raw"] = request.raw_body or b""
+                if query is not None:
+                    kwargs["query"] = validate(query, dict(request.query_params or {}))
+                if wants_request:
+                    kwargs["request"] = request
+                result = fn(principal, **params, **kwargs) if role is not None else fn(**params, **kwargs)
+                if isinstance(result, Response):
+                    return result
+                if isinstance(result, Reply):
+                    return json_response(result.body, result.status, result.headers)
+                return json_response(result, status)
+            except DomainError as exc:
+                return error_response(exc)
+            except Exception:  # never a stack trace in a body
+                logger.exception("unhandled error", extra={"fields": {"path": path, "method": method}})
+                return json_response(error_body("internal", "internal error"), 500)
+
+        view.__name__ = fn.__name__
+        view.__doc__ = fn.__doc__
+        types = content_types or JSON_TYPES
+        bp.route(path, methods=[method], content_types=types)(view)
+        ROUTES.append(RouteSpec(path, method, fn.__name__, summary or (fn.__doc__ or "").strip(),
+                                role, body, query, response, status, types))
+        return fn
+
+    return decorate

@@ -1,0 +1,70 @@
+"""Customer profile rules and the customer view the API returns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from chalicelib.domain import aggregates
+
+Gender = Literal["female", "male", "unknown"]
+
+
+def normalise_phone(raw: str, default_region: str | None = None) -> str:
+    """E.164 of a phone number; ValueError with the reason when it is not a valid number."""
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _e164(value: str) -> str:
+    return normalise_phone(value)
+
+
+class CustomerPut(BaseModel):
+    """Body of PUT /v1/customers/{id}: fields left out keep their value; null clears one."""
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    phone: Annotated[str, AfterValidator(_e164),
+                     Field(description="E.164, or international format with a + prefix")] | None = None
+    age: Annotated[int, Field(ge=0, le=130)] | None = None
+    gender: Gender | None = None
+    region: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None = None
+
+
+PROFILE_FIELDS = tuple(CustomerPut.model_fields)
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def view(customer_id: str, profile: dict, agg: dict | None, tag_names: list[str],
+         segments: list[str]) -> dict:
+    """The shape of GET /v1/customers/{id}."""
+    agg = agg or aggregates.empty()
+    follows, since = aggregates.follow_state(agg)
+    st = aggregates.stats(agg)
+    return {
+        "customer_id": customer_id,
+        **{f: profile.get(f) for f in PROFILE_FIELDS},
+        "is_follower": follows,
+        "followed_at": iso(since),
+        "blocked": aggregates.is_blocked(agg),
+        "unsubscribed": aggregates.is_unsubscribed(agg),
+        "tags": sorted(tag_names),
+        "segments": segments,
+        "stats": {"order_count": st.order_count, "total_paid": str(st.total_paid),
+                  "first_order_at": iso(st.first_order_at),
+                  "last_order_at": iso(st.last_order_at)},
+    }

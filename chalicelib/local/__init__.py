@@ -1,0 +1,1 @@
+"""The embedded local stack: moto server, tables/queues, API, SQS pollers, scheduler emulator."""

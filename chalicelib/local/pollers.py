@@ -1,0 +1,101 @@
+"""SQS pollers that call the same handler functions Lambda calls, with Lambda-shaped events.
+
+A handler's ``batchItemFailures`` are honoured: only the records it names come back (after
+a short visibility timeout); a handler that raises fails the whole batch. The queue's redrive
+policy moves a message to its DLQ after the fifth receive, as on AWS.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from chalicelib.logs import get_logger, log
+from chalicelib.settings import settings
+from chalicelib.store.aws import client
+
+logger = get_logger("local.pollers")
+RETRY_AFTER_SECONDS = 1
+
+
+def lambda_event(messages: list[dict], queue_arn: str) -> dict:
+    return {"Records": [{
+        "messageId": m["MessageId"],
+        "receiptHandle": m["ReceiptHandle"],
+        "body": m["Body"],
+        "attributes": m.get("Attributes", {}),
+        "messageAttributes": m.get("MessageAttributes", {}),
+        "md5OfBody": m.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": settings().region,
+    } for m in messages]}
+
+
+class LambdaContext:
+    function_name = "local"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:local:0:function:local"
+    aws_request_id = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def run_batch(handler: Any, messages: list[dict], queue_arn: str) -> set[str]:
+    """Invoke the handler; returns the message ids that failed."""
+    try:
+        result = handler(lambda_event(messages, queue_arn), LambdaContext())
+    except Exception:
+        logger.exception("handler raised; the whole batch comes back")
+        return {m["MessageId"] for m in messages}
+    return {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+
+
+class Poller(threading.Thread):
+    def __init__(self, queue_name: str, handler: Any, batch_size: int,
+                 stop: threading.Event) -> None:
+        super().__init__(name=f"poller-{queue_name}", daemon=True)
+        self.queue_name, self.handler, self.batch_size, self.stop = (
+            queue_name, handler, batch_size, stop)
+
+    def run(self) -> None:
+        sqs = client("sqs")
+        url = sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        while not self.stop.is_set():
+            try:
+                self.poll_once(sqs, url, arn)
+            except Exception:
+                if not self.stop.is_set():
+                    logger.exception("poll failed")
+                    self.stop.wait(1)
+
+    def poll_once(self, sqs: Any, url: str, arn: str) -> int:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, self.batch_size),
+                                  WaitTimeSeconds=1, AttributeNames=["All"],
+                                  MessageAttributeNames=["All"]).get("Messages", [])
+        if not got:
+            return 0
+        failed = run_batch(self.handler, got, arn)
+        done = [m for m in got if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(done[start:start + 10])])
+        for m in got:
+            if m["MessageId"] in failed:
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"],
+                                              VisibilityTimeout=RETRY_AFTER_SECONDS)
+        if failed:
+            log(logger, "batch items failed", queue=self.queue_name, failed=len(failed))
+        return len(got)
+
+
+def sqs_handlers(app: Any) -> list[tuple[str, Any, int]]:
+    """(queue name, handler, batch size) of every @app.on_sqs_message."""
+    from chalice.app import SQSEventConfig
+
+    return [(src.queue, getattr(app, src.name), src.batch_size)
+            for src in app.event_sources if isinstance(src, SQSEventConfig)]

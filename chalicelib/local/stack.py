@@ -1,0 +1,87 @@
+"""Starts the whole local stack in one process and stops it on Ctrl-C.
+
+The moto server must be up, and AWS_ENDPOINT_URL set, before anything reads settings,
+so this module imports the application only inside ``start``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    api_url: str
+    moto_url: str
+    stop: threading.Event
+    threads: list[threading.Thread] = field(default_factory=list)
+    closers: list[Any] = field(default_factory=list)
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:  # stopping: best effort, keep closing the rest
+                pass
+
+
+def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> Stack:
+    import logging
+    import warnings
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)   # moto's per-request lines
+    warnings.filterwarnings("ignore", message=".*HMAC key.*")  # the short local dev secret
+
+    moto_port = moto_port or free_port()
+    moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
+    moto.start()
+    moto_url = f"http://{host}:{moto_port}"
+    os.environ["AWS_ENDPOINT_URL"] = moto_url
+    for key, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
+                       ("AWS_DEFAULT_REGION", "us-east-1")):
+        os.environ.setdefault(key, value)
+
+    from chalicelib.settings import settings
+
+    settings.cache_clear()
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    from app import app
+    from chalicelib.local.pollers import Poller, sqs_handlers
+    from chalicelib.local.scheduler import SchedulerEmulator, create_group
+    from chalicelib.store import queues, tables
+
+    tables.create_all()
+    queues.create_all(local_visibility=30)
+    create_group()
+
+    stop = threading.Event()
+    stack = Stack(api_url=f"http://{host}:{port}", moto_url=moto_url, stop=stop)
+    stack.closers.append(moto.stop)
+    server = create_local_server(app, Config.create(chalice_stage="local", app_name="seller-crm"),
+                                 host, port)
+    api = threading.Thread(target=server.serve_forever, name="api", daemon=True)
+    api.start()
+    stack.closers.append(server.shutdown)
+    for queue_name, handler, batch_size in sqs_handlers(app):
+        poller = Poller(queue_name, handler, batch_size, stop)
+        poller.start()
+        stack.threads.append(poller)
+    emulator = SchedulerEmulator(stop)
+    emulator.start()
+    stack.threads.append(emulator)
+    return stack

@@ -1,0 +1,89 @@
+"""Customer profiles: create/update, read with stats and built-in segments, list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalicelib.domain import aggregates, builtins
+from chalicelib.domain.customers import PROFILE_FIELDS, CustomerPut, view
+from chalicelib.domain.errors import NotFound
+from chalicelib.store import customers as repo
+
+MAX_RETRIES = 20
+
+
+def tag_names_of(seller_id: str, items: list) -> dict[str, list[str]]:
+    """customer_id -> tag names (tags are stored by id so a rename keeps assignments)."""
+    from chalicelib.store import tags as tag_store
+
+    ids = {t for item in items for t in (item.tags or ())}
+    names = tag_store.names_by_id(seller_id, ids) if ids else {}
+    return {item.customer_id: [names[t] for t in (item.tags or ()) if t in names] for item in items}
+
+
+def render(item: repo.CustomerItem, now: datetime, tag_names: list[str]) -> dict:
+    agg = item.agg or aggregates.empty()
+    profile = {f: getattr(item, f) for f in PROFILE_FIELDS}
+    if profile["age"] is not None:
+        profile["age"] = int(profile["age"])
+    return view(item.customer_id, profile, agg, tag_names,
+                builtins.memberships(agg, aggregates.to_ms(now)))
+
+
+def put(seller_id: str, customer_id: str, body: CustomerPut, now: datetime) -> tuple[dict, bool]:
+    """Apply the given fields; returns (customer, created)."""
+    fields = body.model_dump(exclude_unset=True)
+    now_ms = aggregates.to_ms(now)
+    for _ in range(MAX_RETRIES):
+        item = repo.get(seller_id, customer_id)
+        created = item is None
+        if created:
+            item = repo.new_item(seller_id, customer_id, now_ms)
+        for name, value in fields.items():
+            setattr(item, name, value)
+        if "phone" in fields:
+            item.seller_phone = f"{seller_id}#{item.phone}" if item.phone else None
+        item.updated_at = now_ms
+        try:
+            repo.save(item)
+        except repo.VersionConflict:
+            continue
+        return render(item, now, tag_names_of(seller_id, [item])[customer_id]), created
+    raise RuntimeError("customer kept changing under us")
+
+
+def get(seller_id: str, customer_id: str, now: datetime) -> dict:
+    item = repo.get(seller_id, customer_id)
+    if item is None:
+        raise NotFound(f"customer '{customer_id}' not found")
+    return render(item, now, tag_names_of(seller_id, [item])[customer_id])
+
+
+def list_page(seller_id: str, limit: int, cursor: dict | None, now: datetime,
+              segment_id: str | None = None, tag: str | None = None
+              ) -> tuple[list[dict], dict | None]:
+    """A page of customers, optionally filtered; the cursor is the last customer examined,
+    so every match appears exactly once across pages."""
+    from chalicelib.services import segments
+
+    keep = segments.customer_filter(seller_id, segment_id, tag, now)
+    shard, after = int((cursor or {}).get("s", 0)), (cursor or {}).get("a")
+    found: list[repo.CustomerItem] = []
+    while True:
+        batch_size = limit if keep is None else max(limit * 2, 100)
+        items, resume = repo.page(seller_id, batch_size, shard, after)
+        for index, item in enumerate(items):
+            if keep is None or keep(item):
+                found.append(item)
+                if len(found) == limit:
+                    more = index < len(items) - 1 or resume is not None
+                    state = {"s": repo.shard_of(item.customer_id), "a": item.customer_id}
+                    return _render_all(seller_id, found, now), (state if more else None)
+        if resume is None:
+            return _render_all(seller_id, found, now), None
+        shard, after = resume
+
+
+def _render_all(seller_id: str, items: list[repo.CustomerItem], now: datetime) -> list[dict]:
+    names = tag_names_of(seller_id, items)
+    return [render(i, now, names[i.customer_id]) for i in items]

@@ -1,0 +1,53 @@
+"""The one configuration object: stage, endpoints, table and queue names, secrets.
+
+Nothing else in the code base reads ``os.environ``; everything asks ``settings()``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
+
+    stage: str = "local"
+    jwt_secret: str = "local-dev-secret"
+    region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    # Where every AWS client points; unset on AWS, the moto server locally.
+    aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+    # Customers of one seller are spread over this many partitions (seller#shard)
+    # so that segment evaluation can read them in parallel.
+    customer_shards: int = 8
+    # How long an event_id is remembered for de-duplication (late events up to 365 days).
+    event_id_ttl_days: int = 400
+    # Chat channel: "local" stores into the inbox table; "http" posts to messaging_endpoint.
+    chat_channel: str = "local"
+    messaging_endpoint: str | None = None
+    account_id: str = "123456789012"
+    log_level: str = "INFO"
+
+    @property
+    def prefix(self) -> str:
+        return f"crm-{self.stage}-"
+
+    def table_name(self, short: str) -> str:
+        return f"{self.prefix}{short}"
+
+    def queue_name(self, short: str) -> str:
+        return f"{self.prefix}{short}"
+
+    @property
+    def scheduler_group(self) -> str:
+        return f"{self.prefix}plans"
+
+    def queue_arn(self, short: str) -> str:
+        return f"arn:aws:sqs:{self.region}:{self.account_id}:{self.queue_name(short)}"
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The only package that talks to DynamoDB (PynamoDB models and repositories) and AWS."""

@@ -1,0 +1,28 @@
+"""boto3 clients, created once per process, lazily, from settings."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from chalicelib.settings import settings
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def client(service: str) -> Any:
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    with _lock:
+        if service not in _clients:
+            import boto3
+            from botocore.config import Config
+
+            cfg = settings()
+            _clients[service] = boto3.session.Session().client(
+                service, region_name=cfg.region, endpoint_url=cfg.aws_endpoint_url,
+                config=Config(retries={"max_attempts": 8, "mode": "standard"},
+                              max_pool_connections=32))
+        return _clients[service]

@@ -1,0 +1,46 @@
+"""Shared PynamoDB plumbing: table naming from settings, sharding, retries."""
+
+from __future__ import annotations
+
+import zlib
+
+from pynamodb.models import Model
+
+from chalicelib.settings import settings
+
+
+def meta(short_name: str) -> type:
+    """A PynamoDB ``Meta`` for one table, named and located from settings."""
+    cfg = settings()
+
+    class Meta:
+        table_name = cfg.table_name(short_name)
+        region = cfg.region
+        host = cfg.aws_endpoint_url
+        billing_mode = "PAY_PER_REQUEST"
+        max_retry_attempts = 8
+        base_backoff_ms = 25
+
+    return Meta
+
+
+def shard_of(customer_id: str) -> int:
+    """Stable shard of a customer (crc32, not hash(): the same on every process)."""
+    return zlib.crc32(customer_id.encode()) % settings().customer_shards
+
+
+def customer_pk(seller_id: str, customer_id: str) -> str:
+    return f"{seller_id}#{shard_of(customer_id)}"
+
+
+def shard_pks(seller_id: str) -> list[str]:
+    return [f"{seller_id}#{i}" for i in range(settings().customer_shards)]
+
+
+def is_conditional_failure(exc: Exception) -> bool:
+    cause = getattr(exc, "cause_response_code", None)
+    return cause in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+class BaseModel(Model):
+    """Marker base so the table registry can find every model."""

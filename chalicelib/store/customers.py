@@ -1,0 +1,121 @@
+"""Customers table: profile + aggregates, partitioned per seller into shards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import PutError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from chalicelib.store.base import (  # noqa: F401  (shard_of is part of this API)
+    BaseModel,
+    customer_pk,
+    is_conditional_failure,
+    meta,
+    shard_of,
+    shard_pks,
+)
+
+
+class ByPhone(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_phone"
+        projection = AllProjection()
+
+    seller_phone = UnicodeAttribute(hash_key=True)
+
+
+class CustomerItem(BaseModel):
+    Meta = meta("customers")
+    pk = UnicodeAttribute(hash_key=True)            # seller#shard
+    customer_id = UnicodeAttribute(range_key=True)
+    seller_id = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    seller_phone = UnicodeAttribute(null=True)     # seller#E.164, for import matching
+    age = NumberAttribute(null=True)
+    gender = UnicodeAttribute(null=True)
+    region = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(null=True)
+    tags = UnicodeSetAttribute(null=True)           # tag ids
+    agg = JSONAttribute(null=True)
+    created_at = NumberAttribute(default=0)        # ms
+    updated_at = NumberAttribute(default=0)
+    version = VersionAttribute()
+    by_phone = ByPhone()
+
+
+class VersionConflict(Exception):
+    """Someone else wrote the item since it was read."""
+
+
+def new_item(seller_id: str, customer_id: str, now_ms: int) -> CustomerItem:
+    return CustomerItem(pk=customer_pk(seller_id, customer_id), customer_id=customer_id,
+                        seller_id=seller_id, created_at=now_ms, updated_at=now_ms)
+
+
+def get(seller_id: str, customer_id: str) -> CustomerItem | None:
+    try:
+        return CustomerItem.get(customer_pk(seller_id, customer_id), customer_id,
+                                consistent_read=True)
+    except CustomerItem.DoesNotExist:
+        return None
+
+
+def batch_get(seller_id: str, customer_ids: list[str]) -> dict[str, CustomerItem]:
+    keys = [(customer_pk(seller_id, c), c) for c in dict.fromkeys(customer_ids)]
+    return {item.customer_id: item for item in CustomerItem.batch_get(keys, consistent_read=True)}
+
+
+def save(item: CustomerItem) -> None:
+    """Conditional write on ``version``; raises VersionConflict when the item moved on."""
+    try:
+        item.save()
+    except PutError as exc:
+        if is_conditional_failure(exc):
+            raise VersionConflict(item.customer_id) from exc
+        raise
+
+
+def by_phone(seller_id: str, phone: str) -> CustomerItem | None:
+    for item in CustomerItem.by_phone.query(f"{seller_id}#{phone}", limit=1):
+        return item
+    return None
+
+
+def page(seller_id: str, limit: int, shard: int = 0, after: str | None = None
+         ) -> tuple[list[CustomerItem], tuple[int, str] | None]:
+    """One page across shards in order: returns items and the (shard, last id) to resume from."""
+    pks = shard_pks(seller_id)
+    items: list[CustomerItem] = []
+    while shard < len(pks):
+        want = limit - len(items)
+        cond = CustomerItem.customer_id > after if after else None
+        got = list(CustomerItem.query(pks[shard], range_key_condition=cond, limit=want,
+                                      consistent_read=True))
+        items.extend(got)
+        if len(got) < want:  # this shard is exhausted: go on with the next
+            shard, after = shard + 1, None
+            continue
+        return items, (shard, items[-1].customer_id)
+    return items, None
+
+
+def scan_seller(seller_id: str, workers: int | None = None) -> Iterator[CustomerItem]:
+    """Every customer of a seller, reading the shards in parallel."""
+    pks = shard_pks(seller_id)
+
+    def read(pk: str) -> list[CustomerItem]:
+        return list(CustomerItem.query(pk))
+
+    with ThreadPoolExecutor(max_workers=workers or len(pks)) as pool:
+        for chunk in pool.map(read, pks):
+            yield from chunk
