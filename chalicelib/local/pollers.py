@@ -97,5 +97,5 @@ def sqs_handlers(app: Any) -> list[tuple[str, Any, int]]:
     """(queue name, handler, batch size) of every @app.on_sqs_message."""
     from chalice.app import SQSEventConfig
 
-    return [(src.queue, getattr(app, src.name), src.batch_size)
+    return [(src.queue, app.handler_map[src.name], src.batch_size)
             for src in app.event_sources if isinstance(src, SQSEventConfig)]

@@ -19,6 +19,7 @@ from chalicelib.api.routing import validation_details
 from chalicelib.domain import aggregates
 from chalicelib.domain.errors import Invalid, TooLarge
 from chalicelib.domain.events import EVENT_ADAPTER, MAX_BATCH, SHOP_EVENT_TYPES, check_timing
+from chalicelib.services import reactions
 from chalicelib.settings import settings
 from chalicelib.store import customers as repo
 from chalicelib.store import events as event_store
@@ -47,8 +48,9 @@ def validate_all(raw: list[Any], now: datetime) -> tuple[list[tuple[int, Any]], 
 
 
 def _apply_to_customer(seller_id: str, customer_id: str, events: list, now_ms: int,
-                       item: repo.CustomerItem | None) -> list:
-    """Apply the events not yet in the customer's id ring; returns the ones applied."""
+                       item: repo.CustomerItem | None) -> tuple[list, list]:
+    """Apply the events not yet in the customer's id ring; returns (applied, recovered):
+    recovered ones were applied by an earlier call that stopped before recording them."""
     for attempt in range(MAX_RETRIES):
         if attempt:
             item = repo.get(seller_id, customer_id)
@@ -57,8 +59,9 @@ def _apply_to_customer(seller_id: str, customer_id: str, events: list, now_ms: i
         agg = item.agg or aggregates.empty()
         ring = set(agg["ids"])
         fresh = [e for e in events if e.event_id not in ring]
+        recovered = [e for e in events if e.event_id in ring]
         if not fresh:
-            return []
+            return [], recovered
         for event in fresh:
             aggregates.apply(agg, event)
         aggregates.remember_ids(agg, [e.event_id for e in fresh])
@@ -66,7 +69,7 @@ def _apply_to_customer(seller_id: str, customer_id: str, events: list, now_ms: i
         item.agg, item.updated_at = agg, now_ms
         try:
             repo.save(item)
-            return fresh
+            return fresh, recovered
         except repo.VersionConflict:
             continue
     raise RuntimeError(f"customer {customer_id} kept changing under us")
@@ -95,22 +98,28 @@ def ingest(seller_id: str, raw: list[Any], now: datetime) -> dict:
         (shop if event.type in SHOP_EVENT_TYPES else by_customer[event.customer_id]).append(event)
 
     applied: list = []
+    recovered: list = []
     if by_customer:
         items = repo.batch_get(seller_id, list(by_customer))
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = pool.map(lambda cid: _apply_to_customer(
                 seller_id, cid, by_customer[cid], now_ms, items.get(cid)), list(by_customer))
-            for got in results:
+            for got, again in results:
                 applied.extend(got)
+                recovered.extend(again)
     for event in shop:
         data = event.model_dump(mode="json", exclude={"event_id", "type", "occurred_at"})
         if event_store.put_shop_event(seller_id, event.event_id, event.type,
                                       aggregates.to_ms(event.occurred_at), data):
             applied.append(event)
     duplicates += len(fresh) - len(applied)
-    if applied:
+    settled = applied + recovered
+    if settled:
+        # Reactions first, then the id record: a crash in between re-publishes (subscribers
+        # are idempotent) instead of losing the reactions.
+        reactions.publish(seller_id, [e.model_dump(mode="json") for e in settled])
         expires = int(now.timestamp()) + settings().event_id_ttl_days * 86400
         event_store.mark_seen(seller_id, [(e.event_id, getattr(e, "customer_id", None))
-                                          for e in applied], expires)
+                                          for e in settled], expires)
     return {"accepted": len(applied), "duplicates": duplicates,
             "rejected": sorted(rejected, key=lambda r: r["index"])}

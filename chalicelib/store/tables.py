@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from chalicelib.store.customers import CustomerItem
 from chalicelib.store.events import EventSeen, ShopEvent
+from chalicelib.store.plans import PlanItem
 from chalicelib.store.tags import TagItem
 
-TABLES = [CustomerItem, EventSeen, ShopEvent, TagItem]
+TABLES = [
+    CustomerItem,
+    EventSeen,
+    ShopEvent,
+    TagItem,
+    PlanItem,
+]
 
 
 def create_all() -> None:

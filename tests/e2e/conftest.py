@@ -23,7 +23,9 @@ def stack():
     env = {**os.environ, "CRM_PORT": str(port), "CRM_MOTO_PORT": str(moto_port),
            "PYTHONUNBUFFERED": "1", "CRM_STAGE": "local"}
     env.pop("AWS_ENDPOINT_URL", None)
-    log = open(ROOT / ".venv" / "e2e-stack.log", "w")  # noqa: SIM115
+    import tempfile
+
+    log = tempfile.NamedTemporaryFile("w", prefix="e2e-stack-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=log, text=True)
     lines = []

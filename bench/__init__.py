@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (never tests): run them all with `make bench`."""

@@ -1,0 +1,68 @@
+"""Plans table: one item per plan, optimistic locking on ``version``, status moves by
+conditional writes so concurrent senders, cancellers and workers cannot cross."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+
+
+class PlanItem(BaseModel):
+    Meta = meta("plans")
+    seller_id = UnicodeAttribute(hash_key=True)
+    plan_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    kind = UnicodeAttribute()                       # one_off | automated | order_notice
+    status = UnicodeAttribute()                     # draft | scheduled | in_progress | sent | cancelled | active | paused | ended
+    audience = JSONAttribute(null=True)             # {segment_ids, tags, exclude_segment_ids}
+    channels = ListAttribute(default=list)
+    content = JSONAttribute(null=True)
+    voucher = JSONAttribute(null=True)
+    product_ids = ListAttribute(default=list)
+    button = JSONAttribute(null=True)
+    trigger = JSONAttribute(null=True)
+    send_at = NumberAttribute(null=True)            # ms, UTC
+    warnings = ListAttribute(default=list)
+    extra = JSONAttribute(null=True)                # anything else a kind needs
+    created_at = NumberAttribute(default=0)
+    updated_at = NumberAttribute(default=0)
+    dispatched_at = NumberAttribute(null=True)
+    finished_at = NumberAttribute(null=True)
+    cancelled_at = NumberAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+def get(seller_id: str, plan_id: str) -> PlanItem | None:
+    try:
+        return PlanItem.get(seller_id, plan_id, consistent_read=True)
+    except PlanItem.DoesNotExist:
+        return None
+
+
+def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
+               **fields: Any) -> PlanItem | None:
+    """Move a plan to ``to`` only if its status is one of ``allowed_from`` (one conditional
+    UpdateItem; bumps ``version``). Returns the updated plan, or None when the plan is not in
+    an allowed status (or does not exist)."""
+    plan = PlanItem(seller_id=seller_id, plan_id=plan_id)
+    actions = [PlanItem.status.set(to)]   # PynamoDB increments version itself
+    actions += [getattr(PlanItem, name).set(value) for name, value in fields.items()]
+    try:
+        plan.update(actions=actions, add_version_condition=False,
+                    condition=PlanItem.status.is_in(*allowed_from) & PlanItem.plan_id.exists())
+    except UpdateError as exc:
+        if is_conditional_failure(exc):
+            return None
+        raise
+    return plan
