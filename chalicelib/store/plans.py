@@ -55,7 +55,7 @@ def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
     """Move a plan to ``to`` only if its status is one of ``allowed_from`` (one conditional
     UpdateItem; bumps ``version``). Returns the updated plan, or None when the plan is not in
     an allowed status (or does not exist)."""
-    plan = PlanItem(seller_id=seller_id, plan_id=plan_id)
+    plan = PlanItem(seller_id=seller_id, plan_id=plan_id, version=0)  # non-None: PynamoDB adds 1
     actions = [PlanItem.status.set(to)]   # PynamoDB increments version itself
     actions += [getattr(PlanItem, name).set(value) for name, value in fields.items()]
     try:
