@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.errors import Invalid, PreconditionFailed
+from chalicelib.domain.errors import Invalid
+from chalicelib.domain.versions import check_version  # noqa: F401  (re-exported for routes)
 
 
 class ListQuery(BaseModel):
@@ -33,6 +34,5 @@ def if_match(request: object) -> int | None:
                       [{"path": "If-Match", "message": "not an integer"}]) from exc
 
 
-def check_version(expected: int | None, actual: int) -> None:
-    if expected is not None and expected != actual:
-        raise PreconditionFailed(f"version {expected} is stale; current is {actual}")
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": str(version)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.common import ListQuery, now
+from chalicelib.api.common import ListQuery, etag, if_match, now
 from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.customers import CustomerPut
 from chalicelib.domain.events import EventBatch
@@ -18,12 +18,13 @@ class CustomerListQuery(ListQuery):
 
 
 @endpoint(bp, "/v1/customers/{customer_id}", "PUT", role="operator", body=CustomerPut)
-def put_customer(p, customer_id, body):
-    """Create or update a customer's profile (fields left out keep their value)."""
+def put_customer(p, customer_id, body, request):
+    """Create or update a customer's profile (fields left out keep their value; If-Match
+    with a stale version → 412)."""
     from chalicelib.services import customers
 
-    customer, created = customers.put(p.seller_id, customer_id, body, now())
-    return Reply(customer, 201 if created else 200)
+    customer, created = customers.put(p.seller_id, customer_id, body, now(), if_match(request))
+    return Reply(customer, 201 if created else 200, etag(customer["version"]))
 
 
 @endpoint(bp, "/v1/customers/{customer_id}", "GET")
@@ -31,7 +32,8 @@ def get_customer(p, customer_id):
     """A customer with stats, tags and current built-in segments."""
     from chalicelib.services import customers
 
-    return customers.get(p.seller_id, customer_id, now())
+    customer = customers.get(p.seller_id, customer_id, now())
+    return Reply(customer, 200, etag(customer["version"]))
 
 
 @endpoint(bp, "/v1/customers", "GET", query=CustomerListQuery)

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from chalicelib.domain import aggregates, builtins
 from chalicelib.domain.customers import PROFILE_FIELDS, CustomerPut, view
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import NotFound, PreconditionFailed
+from chalicelib.domain.versions import check_version
 from chalicelib.store import customers as repo
 
 MAX_RETRIES = 20
@@ -26,17 +27,23 @@ def render(item: repo.CustomerItem, now: datetime, tag_names: list[str]) -> dict
     profile = {f: getattr(item, f) for f in PROFILE_FIELDS}
     if profile["age"] is not None:
         profile["age"] = int(profile["age"])
-    return view(item.customer_id, profile, agg, tag_names,
-                builtins.memberships(agg, aggregates.to_ms(now)))
+    out = view(item.customer_id, profile, agg, tag_names,
+               builtins.memberships(agg, aggregates.to_ms(now)))
+    out["version"] = item.version
+    return out
 
 
-def put(seller_id: str, customer_id: str, body: CustomerPut, now: datetime) -> tuple[dict, bool]:
-    """Apply the given fields; returns (customer, created)."""
+def put(seller_id: str, customer_id: str, body: CustomerPut, now: datetime,
+        expected_version: int | None = None) -> tuple[dict, bool]:
+    """Apply the given fields; returns (customer, created). With ``expected_version`` (If-Match)
+    a stale version is refused with 412 instead of retried."""
     fields = body.model_dump(exclude_unset=True)
     now_ms = aggregates.to_ms(now)
     for _ in range(MAX_RETRIES):
         item = repo.get(seller_id, customer_id)
         created = item is None
+        if expected_version is not None:
+            check_version(expected_version, 0 if item is None else item.version)
         if created:
             item = repo.new_item(seller_id, customer_id, now_ms)
         for name, value in fields.items():
@@ -47,6 +54,8 @@ def put(seller_id: str, customer_id: str, body: CustomerPut, now: datetime) -> t
         try:
             repo.save(item)
         except repo.VersionConflict:
+            if expected_version is not None:
+                raise PreconditionFailed("the customer changed since that version") from None
             continue
         return render(item, now, tag_names_of(seller_id, [item])[customer_id]), created
     raise RuntimeError("customer kept changing under us")

@@ -1,0 +1,99 @@
+"""The local stack over HTTP, as the front end and the README's curl examples use it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from tests.e2e.conftest import ROOT
+
+BUILTINS = ["potential_new", "recent", "repeat", "loyal", "lapsed", "new_followers",
+            "active_followers"]
+
+
+def test_health_and_openapi(stack):
+    assert requests.get(stack["base"] + "/health", timeout=10).json() == {"status": "ok"}
+    doc = requests.get(stack["base"] + "/openapi.json", timeout=10).json()
+    assert "/v1/events" in doc["paths"]
+
+
+def test_the_banner_prints_a_token_and_curl_examples(stack, demo):
+    banner = stack["banner"]
+    assert "export TOKEN=" in banner and "curl" in banner
+    token = banner.split("export TOKEN=")[1].split()[0]
+    r = requests.get(stack["base"] + "/v1/customers?limit=3",
+                     headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 200 and len(r.json()["items"]) == 3
+
+
+def test_the_demo_shop_has_members_in_every_built_in_segment(demo):
+    for segment in BUILTINS:
+        r = demo.call("GET", f"/v1/customers?segment_id={segment}&limit=1")
+        assert r.status_code == 200 and r.json()["items"], segment
+
+
+def test_the_demo_shop_has_at_least_300_customers_with_history(demo):
+    total, cursor, with_orders, blocked = 0, None, 0, 0
+    while True:
+        r = demo.call("GET", "/v1/customers?limit=200" + (f"&cursor={cursor}" if cursor else ""))
+        items = r.json()["items"]
+        total += len(items)
+        with_orders += sum(1 for c in items if c["stats"]["order_count"])
+        blocked += sum(1 for c in items if c["blocked"] or c["unsubscribed"])
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            break
+    assert total >= 300 and with_orders >= 100 and blocked >= 3
+
+
+def test_events_then_read_your_writes_over_http(http):
+    at = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    events = [{"event_id": "x1", "type": "order_paid", "customer_id": "buyer", "occurred_at": at,
+               "order_id": "o1", "amount": "129.90", "currency": "THB", "product_ids": ["p1"]},
+              {"event_id": "x2", "type": "nonsense", "customer_id": "buyer", "occurred_at": at}]
+    r = http.call("POST", "/v1/events", json={"events": events})
+    assert r.status_code == 202
+    assert r.json()["accepted"] == 1 and r.json()["rejected"][0]["index"] == 1
+    body = http.call("GET", "/v1/customers/buyer").json()
+    assert body["stats"]["total_paid"] == "129.90" and "recent" in body["segments"]
+    assert http.call("POST", "/v1/events", json={"events": events[:1]}).json()["duplicates"] == 1
+
+
+@pytest.mark.parametrize("data, content_type", [("{nope", "application/json"),
+                                                ("a,b", "text/csv")])
+def test_bad_bodies_over_http_are_400_in_the_contract(http, data, content_type):
+    r = http.call("POST", "/v1/events", data=data, headers={"Content-Type": content_type})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "validation_error"
+
+
+def test_roles_and_tenants_over_http(http):
+    http.call("PUT", "/v1/customers/c1", json={"name": "mine"})
+    assert http.as_role("viewer").call("PUT", "/v1/customers/c1", json={"name": "x"}).status_code == 403
+    assert http.call("GET", "/v1/customers/demo-c0001").status_code == 404
+    assert requests.get(http.base + "/v1/customers", timeout=10).status_code == 401
+
+
+def test_ctrl_c_stops_everything_it_started():
+    from chalicelib.local.stack import free_port
+
+    port = free_port()
+    env = {**os.environ, "CRM_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local", "--no-demo"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if "READY" in line:
+            break
+    assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    time.sleep(0.2)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/health", timeout=2)

@@ -1,0 +1,93 @@
+"""Customers API: create/update, read, list with cursors, versions."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_put_creates_with_201_then_updates_with_200(api):
+    r = api.put("/v1/customers/c1", {"name": "Malee", "phone": "+66 81 234 5678", "age": 31,
+                                     "gender": "female", "region": "Bangkok", "language": "th"})
+    assert r.status_code == 201
+    assert r.json["phone"] == "+66812345678" and r.json["customer_id"] == "c1"
+    assert r.headers["ETag"] == str(r.json["version"])
+    r = api.put("/v1/customers/c1", {"region": "Chiang Mai"})
+    assert r.status_code == 200
+    assert (r.json["region"], r.json["name"]) == ("Chiang Mai", "Malee")
+
+
+def test_get_returns_the_contract_shape(api):
+    api.put("/v1/customers/c1", {"name": "A"})
+    body = api.get("/v1/customers/c1").json
+    assert set(body) >= {"customer_id", "name", "phone", "age", "gender", "region", "language",
+                         "is_follower", "followed_at", "blocked", "unsubscribed", "tags",
+                         "segments", "stats"}
+    assert body["stats"] == {"order_count": 0, "total_paid": "0", "first_order_at": None,
+                             "last_order_at": None}
+
+
+def test_null_clears_a_field(api):
+    api.put("/v1/customers/c1", {"name": "A", "age": 30})
+    assert api.put("/v1/customers/c1", {"age": None}).json["age"] is None
+
+
+@pytest.mark.parametrize("body, path", [
+    ({"phone": "12"}, "phone"),
+    ({"age": -1}, "age"),
+    ({"age": 200}, "age"),
+    ({"gender": "other"}, "gender"),
+    ({"language": "not a tag"}, "language"),
+    ({"name": ""}, "name"),
+    ({"nickname": "x"}, "nickname"),
+])
+def test_bad_profile_fields_are_400_naming_the_field(api, body, path):
+    r = api.put("/v1/customers/c1", body)
+    assert r.status_code == 400
+    assert r.json["error"]["code"] == "validation_error"
+    assert path in [d["path"] for d in r.json["error"]["details"]]
+    assert api.get("/v1/customers/c1").status_code == 404   # nothing half-applied
+
+
+def test_stale_if_match_is_412_and_fresh_one_applies(api):
+    v = api.put("/v1/customers/c1", {"name": "A"}).json["version"]
+    assert api.put("/v1/customers/c1", {"name": "B"}, headers={"If-Match": str(v)}).status_code == 200
+    r = api.put("/v1/customers/c1", {"name": "C"}, headers={"If-Match": str(v)})
+    assert r.status_code == 412 and r.json["error"]["code"] == "precondition_failed"
+    assert api.get("/v1/customers/c1").json["name"] == "B"
+
+
+def test_unknown_customer_is_404(api):
+    r = api.get("/v1/customers/nobody")
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
+
+
+def test_list_pages_through_every_customer_exactly_once(api):
+    ids = {f"c{i:03d}" for i in range(37)}
+    for cid in ids:
+        api.put(f"/v1/customers/{cid}", {"name": cid})
+    seen, cursor, pages = [], None, 0
+    while True:
+        r = api.get("/v1/customers?limit=5" + (f"&cursor={cursor}" if cursor else ""))
+        assert r.status_code == 200 and len(r.json["items"]) <= 5
+        seen += [c["customer_id"] for c in r.json["items"]]
+        cursor, pages = r.json["next_cursor"], pages + 1
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(ids) and pages >= 8
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=abc", "cursor=%%%"])
+def test_bad_list_parameters_are_400(api, query):
+    r = api.get(f"/v1/customers?{query}")
+    assert r.status_code == 400 and r.json["error"]["code"] == "validation_error"
+
+
+def test_list_filters_by_built_in_segment(api):
+    from datetime import UTC, datetime, timedelta
+
+    at = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    api.post("/v1/events", {"events": [
+        {"event_id": "f1", "type": "followed", "customer_id": "fan", "occurred_at": at}]})
+    api.put("/v1/customers/other", {"name": "x"})
+    r = api.get("/v1/customers?segment_id=new_followers")
+    assert [c["customer_id"] for c in r.json["items"]] == ["fan"]
