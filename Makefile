@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench lint unit integration e2e clean
+.PHONY: run test bench lint unit integration e2e clean package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,3 +34,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV)
+
+# Deployable package: CloudFormation from the declarations in code, merged into Chalice's SAM template.
+STAGE ?= dev
+package: $(STAMP)
+	CRM_STAGE=$(STAGE) $(BIN)/python -m infra.build
+	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/build/resources-$(STAGE).json build/$(STAGE)

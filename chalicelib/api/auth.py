@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jwt
-
 from chalicelib.domain.errors import Forbidden, Unauthorized
 from chalicelib.settings import settings
 
@@ -23,6 +21,8 @@ class Principal:
 def authenticate(authorization: str | None) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized("missing bearer token")
+    import jwt  # here, not at module level: keeps the API's cold import light
+
     token = authorization[7:].strip()
     try:
         claims = jwt.decode(token, settings().jwt_secret, algorithms=["HS256"],
@@ -46,6 +46,8 @@ def mint_token(seller_id: str, role: str = "owner", sub: str = "dev", ttl_second
                now: float | None = None) -> str:
     """A token for local use and tests (the marketplace issues real ones)."""
     import time
+
+    import jwt
 
     issued = int(now if now is not None else time.time())
     payload = {"sub": sub, "seller_id": seller_id, "role": role, "iat": issued,

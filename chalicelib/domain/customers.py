@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chalicelib.domain import aggregates
@@ -15,6 +14,8 @@ Gender = Literal["female", "male", "unknown"]
 
 def normalise_phone(raw: str, default_region: str | None = None) -> str:
     """E.164 of a phone number; ValueError with the reason when it is not a valid number."""
+    import phonenumbers  # imported on first use: keeps the API's cold import light
+
     try:
         number = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException as exc:
