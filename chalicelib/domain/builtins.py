@@ -1,14 +1,18 @@
-"""The seven built-in segments of SPEC.md §2, evaluated on one customer's aggregates.
+"""The seven built-in segments of SPEC.md §2, declared as rules of the segment grammar
+(configuration as data: the same compiler, explain and insights serve built-ins and custom
+segments).
 
-"In the last N days" means now - N*24h <= t <= now; orders count when paid and not refunded.
+"In the last N days" means now - N*24h <= t <= now; orders count when paid and not
+refunded (the ``order`` event group and the ``order_count`` attribute).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from functools import lru_cache
 
-from chalicelib.domain import aggregates
-from chalicelib.domain.aggregates import DAY_MS
+from chalicelib.domain import rules
+from chalicelib.domain.compiler import Predicate, compile_rule
+from chalicelib.domain.profile import Profile
 
 BUILTIN_SEGMENTS: dict[str, str] = {
     "potential_new": "Potential new customers",
@@ -19,33 +23,64 @@ BUILTIN_SEGMENTS: dict[str, str] = {
     "new_followers": "New followers",
     "active_followers": "Active followers",
 }
-ENGAGED = ("live_viewed", "live_clicked", "video_viewed", "video_liked", "video_clicked",
-           "product_card_clicked")
+
+_RAW_RULES: dict[str, dict] = {
+    # never ordered, and added to cart or favourited a product in the last 30 days
+    "potential_new": {"all": [
+        {"attr": "order_count", "op": "eq", "value": 0},
+        {"any": [{"event": "cart_added", "within_days": 30},
+                 {"event": "favorited", "within_days": 30}]}]},
+    # first order ever in the last 30 days
+    "recent": {"attr": "first_order_at", "op": "between",
+               "value": [{"days_ago": 30}, {"days_ago": 0}]},
+    # ordered in the last 30 days and had an order before that one: with an order in the
+    # window, "2 or more orders" is the same thing (a lone first order in the window fails,
+    # two orders both in the window pass)
+    "repeat": {"all": [{"event": "order", "within_days": 30},
+                       {"attr": "order_count", "op": "gte", "value": 2}]},
+    "loyal": {"event": "order", "within_days": 90, "count": {"gte": 2}},
+    "lapsed": {"all": [{"event": "order", "within_days": 365},
+                       {"event": "order", "within_days": 90, "count": {"lte": 0}}]},
+    "new_followers": {"attr": "followed_days", "op": "lte", "value": 30},
+    "active_followers": {"all": [{"attr": "is_follower", "op": "eq", "value": True},
+                                 {"event": "engaged", "within_days": 30}]},
+}
+
+
+def _normalise() -> dict[str, dict]:
+    out = {}
+    for seg, raw in _RAW_RULES.items():
+        parsed = rules.parse(raw)
+        if parsed.problems or parsed.segment_refs or parsed.tag_names:
+            raise ValueError(f"built-in {seg} is not a self-contained rule: {parsed.problems}")
+        out[seg] = parsed.rule
+    return out
+
+
+BUILTIN_RULES: dict[str, dict] = _normalise()
+
+
+class _NoRefs:
+    """Built-ins reuse no segment and read no tag."""
+
+    def segment(self, segment_id: str) -> dict | None:
+        return BUILTIN_RULES.get(segment_id)
+
+    def tag_id(self, name: str) -> str | None:
+        return None
+
+
+@lru_cache(maxsize=4)
+def compiled(now_ms: int) -> dict[str, Predicate]:
+    """Every built-in compiled for one ``now`` (cached: a page of customers shares it)."""
+    return {seg: compile_rule(rule, now_ms, _NoRefs()) for seg, rule in BUILTIN_RULES.items()}
+
+
+def memberships_of(profile: Profile, now_ms: int) -> list[str]:
+    """Ids of the built-in segments this profile is in at ``now``, in catalogue order."""
+    return [seg for seg, keep in compiled(now_ms).items() if keep(profile)]
 
 
 def memberships(agg: dict, now_ms: int) -> list[str]:
-    """Ids of the built-in segments this customer is in at ``now``, in catalogue order."""
-    orders = [t for t, _ in aggregates.paid_orders(agg)]
-    folded = agg["folded"]["n"]
-    upto = bisect_right(orders, now_ms)
-    total_orders = folded + upto
-
-    def orders_within(days: int) -> int:
-        return upto - bisect_left(orders, now_ms - days * DAY_MS)
-
-    def any_within(types: tuple[str, ...], days: int) -> bool:
-        return any(aggregates.count_in_window(agg, t, now_ms - days * DAY_MS, now_ms) for t in types)
-
-    follows, since = aggregates.follow_state(agg)
-    first = orders[0] if orders and not folded else (agg["folded"]["first"] if folded else None)
-    in30, in90, in365 = orders_within(30), orders_within(90), orders_within(365)
-    checks = {
-        "potential_new": total_orders == 0 and any_within(("cart_added", "favorited"), 30),
-        "recent": first is not None and now_ms - 30 * DAY_MS <= first <= now_ms,
-        "repeat": in30 >= 1 and total_orders >= 2,
-        "loyal": in90 >= 2,
-        "lapsed": in365 >= 1 and in90 == 0,
-        "new_followers": follows and since is not None and now_ms - 30 * DAY_MS <= since <= now_ms,
-        "active_followers": follows and any_within(ENGAGED, 30),
-    }
-    return [seg for seg in BUILTIN_SEGMENTS if checks[seg]]
+    """Ids of the built-in segments a customer with these aggregates is in at ``now``."""
+    return memberships_of(Profile("", agg=agg), now_ms)

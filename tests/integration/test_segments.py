@@ -1,0 +1,310 @@
+"""Segments over the API against moto: catalogue, CRUD with versions, preview, members,
+listing by segment, insights, explain, roles and tenant isolation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+BUILTINS = ["potential_new", "recent", "repeat", "loyal", "lapsed", "new_followers",
+            "active_followers"]
+ADULT = {"attr": "age", "op": "gte", "value": 18}
+THAI = {"attr": "language", "op": "eq", "value": "th"}
+BUYER = {"event": "order", "within_days": 30}
+
+
+def at(days: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
+def add_customers(api, profiles: dict[str, dict], events: list[dict] | None = None) -> None:
+    for cid, fields in profiles.items():
+        assert api.put(f"/v1/customers/{cid}", fields).status_code in (200, 201)
+    if events:
+        r = api.post("/v1/events", {"events": events})
+        assert r.status_code == 202 and not r.json["rejected"], r.json
+
+
+def paid(cid: str, days: float, amount: str = "10.00", n: int = 0) -> dict:
+    return {"event_id": f"{cid}-o{days}-{n}", "type": "order_paid", "customer_id": cid,
+            "occurred_at": at(days), "order_id": f"{cid}-{days}-{n}", "amount": amount,
+            "currency": "THB"}
+
+
+@pytest.fixture
+def shop(api):
+    """c1 Thai adult buyer (2 orders), c2 Thai adult follower, c3 Vietnamese teen, c4 empty."""
+    add_customers(api, {"c1": {"age": 30, "language": "th", "gender": "female", "region": "Bangkok"},
+                        "c2": {"age": 45, "language": "th-TH", "gender": "male"},
+                        "c3": {"age": 16, "language": "vi"},
+                        "c4": {}},
+                  [paid("c1", 5, "25.00"), paid("c1", 60, "80.00"),
+                   {"event_id": "f2", "type": "followed", "customer_id": "c2", "occurred_at": at(2)}])
+    return api
+
+
+def create(api, rule: dict, name: str = "Segment") -> dict:
+    r = api.post("/v1/segments", {"name": name, "rule": rule})
+    assert r.status_code == 201, r.json
+    return r.json
+
+
+def test_builtins_are_listed_for_every_seller_and_immutable(api):
+    r = api.get("/v1/segments")
+    assert r.status_code == 200
+    assert [s["segment_id"] for s in r.json["items"]] == BUILTINS
+    assert all(s["builtin"] is True and s["rule"] for s in r.json["items"])
+    for seg in BUILTINS:
+        assert api.get(f"/v1/segments/{seg}").json["name"]
+        assert api.patch(f"/v1/segments/{seg}", {"name": "mine"}).status_code == 409
+        assert api.delete(f"/v1/segments/{seg}").status_code == 409
+
+
+def test_create_returns_201_with_version_etag_and_warnings(api):
+    r = api.post("/v1/segments", {"name": "  Thai adults ", "rule": {"all": [ADULT, THAI]}})
+    assert r.status_code == 201
+    body = r.json
+    assert body["segment_id"] not in BUILTINS and body["builtin"] is False
+    assert (body["name"], body["version"], r.headers["ETag"]) == ("Thai adults", 1, "1")
+    assert body["rule"] == {"all": [ADULT, THAI]}
+    assert len(body["warnings"]) == 1 and "3" in body["warnings"][0]
+    assert create(api, {"all": [ADULT, THAI, BUYER]})["warnings"] == []
+    listed = [s["segment_id"] for s in api.get("/v1/segments").json["items"]]
+    assert listed[:7] == BUILTINS and body["segment_id"] in listed
+
+
+@pytest.mark.parametrize("body, path", [
+    ({"name": "", "rule": ADULT}, "name"),
+    ({"name": "x" * 101, "rule": ADULT}, "name"),
+    ({"rule": ADULT}, "name"),
+    ({"name": "n"}, "rule"),
+    ({"name": "n", "rule": [ADULT]}, "rule"),
+    ({"name": "n", "rule": {"all": [ADULT, {"attr": "age", "op": "gt", "value": 1}]}}, "rule.all[1].op"),
+    ({"name": "n", "rule": {"segment": "nope"}}, "rule.segment"),
+    ({"name": "n", "rule": {"any": [ADULT, {"tags": {"any": ["no-such-tag"]}}]}}, "rule.any[1].tags.any[0]"),
+    ({"name": "n", "rule": {"event": "order", "within_days": 400}}, "rule.within_days"),
+])
+def test_bad_segment_bodies_are_400_naming_the_path(api, body, path):
+    r = api.post("/v1/segments", body)
+    assert r.status_code == 400
+    assert r.json["error"]["code"] == "validation_error"
+    assert path in [d["path"] for d in r.json["error"]["details"]]
+
+
+def test_unknown_tag_names_are_named_in_the_message(api):
+    r = api.post("/v1/segments/preview", {"rule": {"tags": {"all": ["ghost", "phantom"]}}})
+    assert r.status_code == 400
+    assert "ghost" in r.json["error"]["message"] and "phantom" in r.json["error"]["message"]
+
+
+def test_patch_needs_a_fresh_version(api):
+    seg = create(api, ADULT)
+    sid = seg["segment_id"]
+    r = api.patch(f"/v1/segments/{sid}", {"name": "Adults"}, headers={"If-Match": "1"})
+    assert (r.status_code, r.json["version"], r.headers["ETag"]) == (200, 2, "2")
+    stale = api.patch(f"/v1/segments/{sid}", {"name": "Lost update"}, headers={"If-Match": "1"})
+    assert stale.status_code == 412 and stale.json["error"]["code"] == "precondition_failed"
+    r = api.patch(f"/v1/segments/{sid}", {"rule": {"all": [ADULT, THAI]}}, headers={"If-Match": '"2"'})
+    assert r.status_code == 200 and r.json["rule"] == {"all": [ADULT, THAI]}
+    got = api.get(f"/v1/segments/{sid}")
+    assert (got.json["name"], got.json["version"], got.headers["ETag"]) == ("Adults", 3, "3")
+    assert api.patch(f"/v1/segments/{sid}", {"name": None}).status_code == 400
+    assert api.patch(f"/v1/segments/{sid}", {"name": "x"}, headers={"If-Match": "abc"}).status_code == 400
+
+
+def test_a_segment_cannot_reuse_itself_through_others(api):
+    a = create(api, ADULT)["segment_id"]
+    b = create(api, {"all": [THAI, {"segment": a}]})["segment_id"]
+    r = api.patch(f"/v1/segments/{a}", {"rule": {"segment": b}})
+    assert r.status_code == 400
+    assert r.json["error"]["details"][0]["path"] == "rule.segment"
+    assert "cycle" in r.json["error"]["details"][0]["message"]
+    assert api.patch(f"/v1/segments/{a}", {"rule": {"segment": a}}).status_code == 400
+
+
+def test_delete_refuses_a_segment_another_one_reuses(api):
+    a = create(api, ADULT)["segment_id"]
+    b = create(api, {"not": {"segment": a}})["segment_id"]
+    r = api.delete(f"/v1/segments/{a}")
+    assert r.status_code == 409 and b in r.json["error"]["message"]
+    assert api.delete(f"/v1/segments/{b}", headers={"If-Match": "7"}).status_code == 412
+    assert api.delete(f"/v1/segments/{b}").status_code == 204
+    assert api.delete(f"/v1/segments/{a}").status_code == 204
+    assert api.get(f"/v1/segments/{a}").status_code == 404
+    assert api.delete(f"/v1/segments/{a}").status_code == 404
+
+
+def test_preview_gives_size_sample_and_warnings(shop):
+    r = shop.post("/v1/segments/preview", {"rule": THAI})
+    assert r.status_code == 200
+    assert r.json["size"] == 2 and sorted(r.json["sample"]) == ["c1", "c2"]
+    assert r.json["warnings"]
+    r = shop.post("/v1/segments/preview", {"rule": {"all": [THAI, ADULT, BUYER]}, "sample_size": 0})
+    assert (r.json["size"], r.json["sample"], r.json["warnings"]) == (1, [], [])
+    assert shop.post("/v1/segments/preview", {"rule": {"attr": "age", "op": "gte", "value": 99}}
+                     ).json["size"] == 0
+
+
+def test_preview_sees_an_event_posted_just_before(api):
+    add_customers(api, {"n1": {"age": 20}})
+    rule = {"event": "favorited", "within_days": 1}
+    assert api.post("/v1/segments/preview", {"rule": rule}).json["size"] == 0
+    add_customers(api, {}, [{"event_id": "fav1", "type": "favorited", "customer_id": "n1",
+                             "occurred_at": at(0.01), "product_id": "p1"}])
+    assert api.post("/v1/segments/preview", {"rule": rule}).json["sample"] == ["n1"]
+
+
+def test_members_pages_list_every_member_exactly_once(api):
+    add_customers(api, {f"m{i:02d}": {"age": 20 + i % 3} for i in range(23)})
+    sid = create(api, {"attr": "age", "op": "in", "value": [20, 21]})["segment_id"]
+    expected = {f"m{i:02d}" for i in range(23) if i % 3 in (0, 1)}
+    seen: list[str] = []
+    cursor, pages = None, 0
+    while True:
+        r = api.get(f"/v1/segments/{sid}/members?limit=4" + (f"&cursor={cursor}" if cursor else ""))
+        assert r.status_code == 200 and len(r.json["items"]) <= 4
+        seen += [m["customer_id"] for m in r.json["items"]]
+        cursor, pages = r.json["next_cursor"], pages + 1
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) and set(seen) == expected
+    assert pages == -(-len(expected) // 4)
+
+
+def test_members_of_a_builtin_and_customers_by_segment(shop):
+    assert shop.get("/v1/segments/new_followers/members").json["items"] == [{"customer_id": "c2"}]
+    sid = create(shop, {"all": [THAI, BUYER]})["segment_id"]
+    r = shop.get(f"/v1/customers?segment_id={sid}")
+    assert r.status_code == 200 and [c["customer_id"] for c in r.json["items"]] == ["c1"]
+    assert shop.get("/v1/customers?segment_id=nope").status_code == 404
+    assert shop.get("/v1/segments/nope/members").status_code == 404
+
+
+def test_customer_view_shows_current_builtins(shop):
+    assert shop.get("/v1/customers/c1").json["segments"] == ["repeat", "loyal"]
+    assert shop.get("/v1/customers/c2").json["segments"] == ["new_followers"]
+    assert shop.get("/v1/customers/c4").json["segments"] == []
+
+
+def test_insights_describe_the_members(shop):
+    sid = create(shop, THAI)["segment_id"]
+    r = shop.get(f"/v1/segments/{sid}/insights")
+    assert r.status_code == 200
+    got = r.json
+    assert (got["size"], got["follower_share"]) == (2, 0.5)
+    assert got["gender"] == {"female": 1, "male": 1}
+    assert got["age_bands"]["25-34"] == 1 and got["age_bands"]["45-54"] == 1
+    assert got["regions"] == {"Bangkok": 1, "unknown": 1}
+    assert got["languages"] == {"th": 1, "th-TH": 1}
+    assert (got["orders"], got["gmv"], got["aov"]) == (2, "105.00", "52.50")
+    assert got["price_bands"]["10-50"] == 1 and got["price_bands"]["50-100"] == 1
+    assert shop.get("/v1/segments/lapsed/insights").json["size"] == 0
+    assert shop.get("/v1/segments/loyal/insights").json["orders"] == 2
+
+
+def test_explain_says_why_a_customer_is_in_or_out(shop):
+    sid = create(shop, {"all": [THAI, ADULT, BUYER]})["segment_id"]
+    r = shop.get(f"/v1/segments/{sid}/explain/c2")
+    assert r.status_code == 200
+    body = r.json
+    assert (body["segment_id"], body["customer_id"], body["member"]) == (sid, "c2", False)
+    by_path = {c["path"]: c for c in body["conditions"]}
+    assert (by_path["all[0]"]["held"], by_path["all[0]"]["saw"]) == (True, "th-TH")
+    assert (by_path["all[1]"]["held"], by_path["all[1]"]["saw"]) == (True, 45)
+    assert (by_path["all[2]"]["held"], by_path["all[2]"]["saw"]) == (False, 0)
+    assert shop.get(f"/v1/segments/{sid}/explain/c1").json["member"] is True
+    assert shop.get("/v1/segments/repeat/explain/c1").json["member"] is True
+    assert shop.get(f"/v1/segments/{sid}/explain/ghost").status_code == 404
+    assert shop.get("/v1/segments/nope/explain/c1").status_code == 404
+
+
+def test_rules_name_tags_and_survive_a_rename(api):
+    from chalicelib.domain.tags import norm_name
+    from chalicelib.store import customers as repo
+    from chalicelib.store.tags import TagItem
+
+    add_customers(api, {"t1": {}, "t2": {}})
+    TagItem(seller_id=api.seller_id, tag_id="tg-vip", name="VIP", norm=norm_name("VIP"),
+            dimension="custom", color="#6B7280").save()
+    item = repo.get(api.seller_id, "t1")
+    item.tags = {"tg-vip"}
+    repo.save(item)
+    seg = create(api, {"tags": {"any": ["vip "]}})
+    assert seg["rule"] == {"tags": {"any": ["VIP"]}}
+    sid = seg["segment_id"]
+    assert api.get(f"/v1/segments/{sid}/members").json["items"] == [{"customer_id": "t1"}]
+    renamed = TagItem.get(api.seller_id, "tg-vip")
+    renamed.name, renamed.norm = "Gold", "gold"
+    renamed.save()
+    assert api.get(f"/v1/segments/{sid}").json["rule"] == {"tags": {"any": ["Gold"]}}
+    assert api.get(f"/v1/segments/{sid}/members").json["items"] == [{"customer_id": "t1"}]
+    assert api.get(f"/v1/segments/{sid}/explain/t1").json["conditions"][0]["saw"] == ["Gold"]
+    r = api.post("/v1/segments/preview", {"rule": {"tags": {"none": ["gold"]}}})
+    assert r.json["sample"] == ["t2"]
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/v1/segments", {"name": "x", "rule": ADULT}),
+    ("PATCH", "/v1/segments/{sid}", {"name": "x"}),
+    ("DELETE", "/v1/segments/{sid}", None),
+])
+def test_viewers_read_but_only_operators_change(api, method, path, body):
+    sid = create(api, ADULT)["segment_id"]
+    viewer = api.as_role("viewer")
+    assert viewer.call(method, path.format(sid=sid), body).status_code == 403
+    assert viewer.call(method, path.format(sid=sid), {"bad": 1} if body else None).status_code == 403
+    assert api.as_role("operator").call(method, path.format(sid=sid), body).status_code in (200, 201, 204)
+
+
+def test_viewers_can_read_preview_members_insights_and_explain(shop):
+    viewer = shop.as_role("viewer")
+    assert viewer.get("/v1/segments").status_code == 200
+    assert viewer.post("/v1/segments/preview", {"rule": THAI}).status_code == 200
+    assert viewer.get("/v1/segments/loyal/members").status_code == 200
+    assert viewer.get("/v1/segments/loyal/insights").status_code == 200
+    assert viewer.get("/v1/segments/loyal/explain/c1").status_code == 200
+
+
+def test_another_sellers_segments_are_not_found(api):
+    sid = create(api, ADULT)["segment_id"]
+    other = api.as_seller("someone-else")
+    for method, path in [("GET", f"/v1/segments/{sid}"), ("PATCH", f"/v1/segments/{sid}"),
+                         ("DELETE", f"/v1/segments/{sid}"), ("GET", f"/v1/segments/{sid}/members"),
+                         ("GET", f"/v1/segments/{sid}/insights"),
+                         ("GET", f"/v1/segments/{sid}/explain/c1")]:
+        assert other.call(method, path, {"name": "x"} if method == "PATCH" else None).status_code == 404
+    assert other.post("/v1/segments/preview", {"rule": {"segment": sid}}).status_code == 400
+    assert sid not in [s["segment_id"] for s in other.get("/v1/segments").json["items"]]
+
+
+def test_segment_list_pages(api):
+    for i in range(3):
+        create(api, ADULT, name=f"s{i}")
+    r = api.get("/v1/segments?limit=6")
+    assert len(r.json["items"]) == 6 and r.json["next_cursor"]
+    rest = api.get(f"/v1/segments?limit=6&cursor={r.json['next_cursor']}").json
+    assert len(rest["items"]) == 4 and rest["next_cursor"] is None
+
+
+@pytest.mark.parametrize("state", [{"s": "x"}, {"s": 99}, {"s": 0, "a": 5}, {"s": True},
+                                   {"s": -1, "a": "c1"}])
+def test_a_tampered_members_cursor_is_400(api, state):
+    from chalicelib.api.routing import encode_cursor
+
+    r = api.get(f"/v1/segments/loyal/members?cursor={encode_cursor(state)}")
+    assert r.status_code == 400 and r.json["error"]["details"][0]["path"] == "cursor"
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "bm90LWpzb24", "eyJvIjogIngifQ", "eyJvIjogLTF9"])
+def test_a_tampered_segment_list_cursor_is_400(api, cursor):
+    assert api.get(f"/v1/segments?cursor={cursor}").status_code == 400
+
+
+def test_ids_longer_than_any_id_are_404_not_500(api):
+    long = "x" * 2000
+    for method, path in [("GET", f"/v1/segments/{long}"), ("PATCH", f"/v1/segments/{long}"),
+                         ("DELETE", f"/v1/segments/{long}"), ("GET", f"/v1/segments/{long}/members"),
+                         ("GET", f"/v1/segments/{long}/insights"),
+                         ("GET", f"/v1/segments/loyal/explain/{long}")]:
+        assert api.call(method, path, {"name": "x"} if method == "PATCH" else None).status_code == 404
