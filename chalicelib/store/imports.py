@@ -1,0 +1,67 @@
+"""Imports: each accepted import's report, and the rolling-hour rate limit (3 per seller)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError
+
+from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+
+
+class ImportItem(BaseModel):
+    Meta = meta("imports")
+    seller_id = UnicodeAttribute(hash_key=True)
+    import_id = UnicodeAttribute(range_key=True)
+    created_at = NumberAttribute()
+    created_by = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()                       # running | done
+    # zlib-compressed JSON: 5,000 error lines would come close to the 400 KB item limit.
+    report = BinaryAttribute(legacy_encoding=False, null=True)
+
+
+class RateSlot(BaseModel):
+    """One of N slots per seller and limit; a slot is free once ``until`` has passed, and is
+    taken with one conditional put, so concurrent uploads cannot both get the last one."""
+    Meta = meta("rate_slots")
+    key = UnicodeAttribute(hash_key=True)             # seller#limit#slot
+    until = NumberAttribute()                         # ms
+
+
+def take_slot(seller_id: str, limit: str, slots: int, window_ms: int, now_ms: int) -> int | None:
+    """Take a free slot for ``window_ms``: its number, or None when every slot is taken (then
+    ``wait_ms`` says when the first frees up)."""
+    for slot in range(slots):
+        try:
+            RateSlot(key=f"{seller_id}#{limit}#{slot}", until=now_ms + window_ms).save(
+                condition=RateSlot.key.does_not_exist() | (RateSlot.until <= now_ms))
+            return slot
+        except PutError as exc:
+            if not is_conditional_failure(exc):
+                raise
+    return None
+
+
+def wait_ms(seller_id: str, limit: str, slots: int, now_ms: int) -> int:
+    keys = [f"{seller_id}#{limit}#{s}" for s in range(slots)]
+    untils = [int(s.until) for s in RateSlot.batch_get(keys, consistent_read=True)]
+    return max(0, min(untils, default=now_ms) - now_ms)
+
+
+def save_import(seller_id: str, import_id: str, now_ms: int, actor: str, status: str,
+                report: dict | None) -> None:
+    blob = zlib.compress(json.dumps(report, separators=(",", ":")).encode()) if report else None
+    ImportItem(seller_id=seller_id, import_id=import_id, created_at=now_ms, created_by=actor,
+               status=status, report=blob).save()
+
+
+def get_import(seller_id: str, import_id: str) -> tuple[str, dict | None] | None:
+    """(status, report) or None."""
+    try:
+        item = ImportItem.get(seller_id, import_id, consistent_read=True)
+    except ImportItem.DoesNotExist:
+        return None
+    report = json.loads(zlib.decompress(item.report)) if item.report else None
+    return item.status, report
