@@ -12,7 +12,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
 
@@ -66,3 +66,53 @@ def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
             return None
         raise
     return plan
+
+
+class VersionConflict(Exception):
+    """The plan changed since it was read."""
+
+
+def create(item: PlanItem) -> None:
+    """Write a new plan (its id is fresh, so the condition only guards a replay)."""
+    item.save(condition=PlanItem.plan_id.does_not_exist())
+
+
+def save(item: PlanItem) -> None:
+    """Conditional on ``version`` (PynamoDB adds it); VersionConflict when stale."""
+    try:
+        item.save()
+    except PutError as exc:
+        if is_conditional_failure(exc):
+            raise VersionConflict(item.plan_id) from exc
+        raise
+
+
+def delete_if(seller_id: str, plan_id: str, statuses: set[str] | frozenset[str]) -> bool:
+    """Delete a plan only while its status is one of ``statuses`` (so a concurrent send can
+    never be deleted from under its workers); False when it is not."""
+    try:
+        PlanItem(seller_id=seller_id, plan_id=plan_id).delete(
+            condition=PlanItem.status.is_in(*statuses), add_version_condition=False)
+    except DeleteError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def page(seller_id: str, limit: int, before: str | None, kind: str | None = None,
+         status: str | None = None) -> tuple[list[PlanItem], str | None]:
+    """Newest first (plan ids are time-ordered), optionally of one kind and/or status;
+    returns the plan id to continue before, or None at the end."""
+    condition = None
+    if kind is not None:
+        condition = PlanItem.kind == kind
+    if status is not None:
+        condition = (PlanItem.status == status) if condition is None else (
+            condition & (PlanItem.status == status))
+    items = list(PlanItem.query(seller_id, range_key_condition=(PlanItem.plan_id < before)
+                                if before else None, filter_condition=condition,
+                                scan_index_forward=False, limit=limit + 1, consistent_read=True))
+    more = len(items) > limit
+    items = items[:limit]
+    return items, (items[-1].plan_id if more else None)

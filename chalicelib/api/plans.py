@@ -1,0 +1,125 @@
+"""Routes: plans (form, lifecycle, test-send) and the template catalogue."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel, ConfigDict
+
+from chalicelib.api.catalog import cursor_id
+from chalicelib.api.common import ListQuery, if_match, now
+from chalicelib.api.routing import Reply, encode_cursor, endpoint
+from chalicelib.domain.plans import Kind, PlanCreate, PlanPatch, SendTestBody
+
+bp = Blueprint(__name__)
+Status = Literal["draft", "scheduled", "in_progress", "sent", "cancelled", "active", "paused",
+                 "ended"]
+
+
+class PlanListQuery(ListQuery):
+    kind: Kind | None = None
+    status: Status | None = None
+
+
+class TemplateQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    kind: Kind | None = None
+    goal: Literal["drive_sales", "bring_back", "build_loyalty"] | None = None
+    locale: str | None = None
+
+
+def _plan(plan: dict, status: int = 200) -> Reply:
+    return Reply(plan, status, {"ETag": str(plan["version"])})
+
+
+@endpoint(bp, "/v1/plans", "POST", role="operator", body=PlanCreate, status=201)
+def create_plan(p, body):
+    """Save a plan as a draft, or send it now / at send_at."""
+    from chalicelib.services import plans
+
+    return _plan(plans.create(p.seller_id, body, p.user_id, now()), 201)
+
+
+@endpoint(bp, "/v1/plans", "GET", query=PlanListQuery)
+def list_plans(p, query):
+    """Plans, newest first, optionally of one kind and status."""
+    from chalicelib.services import plans
+
+    items, nxt = plans.list_page(p.seller_id, query.limit, cursor_id(query.cursor, "b"), query.kind,
+                                 query.status)
+    return {"items": items, "next_cursor": encode_cursor({"b": nxt} if nxt else None)}
+
+
+@endpoint(bp, "/v1/plans/{plan_id}", "GET")
+def get_plan(p, plan_id):
+    """One plan."""
+    from chalicelib.services import plans
+
+    return _plan(plans.get(p.seller_id, plan_id))
+
+
+@endpoint(bp, "/v1/plans/{plan_id}", "PATCH", role="operator", body=PlanPatch)
+def patch_plan(p, plan_id, body, request):
+    """Edit a draft; If-Match: <version> makes a stale edit fail with 412."""
+    from chalicelib.services import plans
+
+    return _plan(plans.patch(p.seller_id, plan_id, body, if_match(request), now()))
+
+
+@endpoint(bp, "/v1/plans/{plan_id}", "DELETE", role="operator", status=204)
+def delete_plan(p, plan_id):
+    """Delete a draft or cancelled one-off plan (204)."""
+    from chalicelib.services import plans
+
+    plans.delete(p.seller_id, plan_id)
+    return Response(body="", status_code=204)
+
+
+@endpoint(bp, "/v1/plans/{plan_id}/send", "POST", role="operator")
+def send_plan(p, plan_id):
+    """Send a draft now, or at its send_at."""
+    from chalicelib.services import plans
+
+    return _plan(plans.send(p.seller_id, plan_id, now()))
+
+
+@endpoint(bp, "/v1/plans/{plan_id}/cancel", "POST", role="operator")
+def cancel_plan(p, plan_id):
+    """Cancel a scheduled or in-progress plan (what is not sent yet is not sent)."""
+    from chalicelib.services import plans
+
+    return _plan(plans.cancel(p.seller_id, plan_id, now()))
+
+
+@endpoint(bp, "/v1/plans/{plan_id}/pause", "POST", role="operator")
+def pause_plan(p, plan_id):
+    """Pause an active automated plan."""
+    from chalicelib.services import plans
+
+    return _plan(plans.move(p.seller_id, plan_id, "pause", now()))
+
+
+@endpoint(bp, "/v1/plans/{plan_id}/resume", "POST", role="operator")
+def resume_plan(p, plan_id):
+    """Resume a paused automated plan."""
+    from chalicelib.services import plans
+
+    return _plan(plans.move(p.seller_id, plan_id, "resume", now()))
+
+
+@endpoint(bp, "/v1/plans/{plan_id}/test-send", "POST", role="operator", body=SendTestBody)
+def test_send_plan(p, plan_id, body):
+    """Send the message to one customer, marked test (counts in no figure)."""
+    from chalicelib.services import plans
+
+    return plans.test_send(p.seller_id, plan_id, body.customer_id, now())
+
+
+@endpoint(bp, "/v1/templates", "GET", query=TemplateQuery)
+def list_templates(p, query):
+    """The built-in templates, by kind, goal and locale."""
+    from chalicelib.domain import templates
+
+    items = templates.listing(query.kind, query.goal, query.locale)
+    return {"items": items, "next_cursor": None}

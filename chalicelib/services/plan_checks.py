@@ -1,0 +1,93 @@
+"""Validation of a plan form against the shop's data: segments, tag filter, products,
+voucher, content locale. Every problem found is reported at once, each naming its path."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain import plans as rules
+from chalicelib.domain import templates, vouchers
+from chalicelib.domain.aggregates import to_ms
+from chalicelib.domain.errors import Invalid
+from chalicelib.domain.shop_settings import ShopSettings
+
+
+def _has_locale(text: dict[str, str], locale: str) -> bool:
+    wanted = locale.lower()
+    return any(key.lower() == wanted or key.lower().split("-")[0] == wanted for key in text)
+
+
+def _audience_problems(seller_id: str, audience: dict[str, Any]) -> list[dict]:
+    from chalicelib.services import segments
+
+    problems = []
+    for field in ("segment_ids", "exclude_segment_ids"):
+        for index, segment_id in enumerate(audience.get(field) or []):
+            if not segments.segment_exists(seller_id, segment_id):
+                problems.append({"path": f"audience.{field}[{index}]",
+                                 "message": f"segment '{segment_id}' does not exist"})
+    if audience.get("tags") is not None:
+        try:
+            segments.validate_rule(seller_id, {"tags": audience["tags"]}, path="audience")
+        except Invalid as exc:
+            problems.extend(exc.details or [{"path": "audience.tags", "message": exc.message}])
+    return problems
+
+
+def _content_problems(content: dict[str, Any], default_locale: str) -> list[dict]:
+    if content.get("template_id") is not None:
+        if content["template_id"] not in templates.BY_ID:
+            return [{"path": "content.template_id",
+                     "message": f"no template '{content['template_id']}'"}]
+        return []
+    if not _has_locale(content.get("text") or {}, default_locale):
+        return [{"path": "content.text",
+                 "message": f"a text for the shop's default locale '{default_locale}' is required"}]
+    return []
+
+
+def _voucher_problems(seller_id: str, plan: dict[str, Any], send_time: datetime,
+                      sending: bool) -> list[dict]:
+    from chalicelib.services import catalog as catalog_service
+    from chalicelib.store import catalog
+
+    choice = plan.get("voucher")
+    if not choice or choice.get("mode") != "chosen":
+        return []
+    found = catalog.get_voucher(seller_id, choice["voucher_id"])
+    if found is None:
+        return [{"path": "voucher.voucher_id",
+                 "message": f"voucher '{choice['voucher_id']}' does not exist"}]
+    if not sending:   # validity and quantity are judged at the send time
+        return []
+    segment_ids = (plan.get("audience") or {}).get("segment_ids") or []
+    return [{"path": "voucher", "message": problem} for problem in
+            vouchers.misfits(catalog_service.voucher_facts(found), segment_ids, to_ms(send_time))]
+
+
+def _product_problems(seller_id: str, product_ids: list[str]) -> list[dict]:
+    from chalicelib.store import catalog
+
+    if not product_ids:
+        return []
+    found = catalog.get_products(seller_id, product_ids)
+    return [{"path": f"product_ids[{index}]", "message": f"product '{pid}' does not exist"}
+            for index, pid in enumerate(product_ids) if pid not in found]
+
+
+def validate(seller_id: str, plan: dict[str, Any], cfg: ShopSettings, send_time: datetime,
+             *, sending: bool) -> None:
+    """Raise Invalid listing every problem of the plan (a draft may be incomplete, a plan
+    being sent may not)."""
+    problems = rules.shape_problems(plan)
+    if sending:
+        problems += rules.send_problems(plan)
+    if plan.get("audience"):
+        problems += _audience_problems(seller_id, plan["audience"])
+    if plan.get("content"):
+        problems += _content_problems(plan["content"], cfg.default_locale)
+    problems += _product_problems(seller_id, list(plan.get("product_ids") or []))
+    problems += _voucher_problems(seller_id, plan, send_time, sending)
+    if problems:
+        raise Invalid("plan is not valid", problems)

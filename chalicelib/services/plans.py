@@ -1,0 +1,252 @@
+"""Plans: create, read, list, edit drafts, delete, and the lifecycle moves (send, cancel,
+pause, resume, test-send). Delivering a sent plan is chalicelib/delivery's job; this
+module hands it over through ``dispatch.enqueue`` (now) or ``scheduling.schedule`` (later)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.domain import plans as rules
+from chalicelib.domain.aggregates import to_ms
+from chalicelib.domain.customers import iso
+from chalicelib.domain.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from chalicelib.domain.plans import PlanCreate, PlanPatch
+from chalicelib.domain.shop_settings import ShopSettings
+from chalicelib.logs import get_logger, log
+from chalicelib.services import plan_checks
+from chalicelib.store import plans as repo
+
+logger = get_logger("plans")
+SUPPORTED_KINDS = ("one_off",)
+MAX_RETRIES = 10
+PLAN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+FORM_FIELDS = ("name", "kind", "audience", "channels", "content", "voucher", "product_ids",
+               "button", "send_at", "trigger")
+
+
+def new_plan_id(now_ms: int) -> str:
+    # Time-ordered, so "newest first" is a reverse range query on the table.
+    return f"pl_{now_ms:011x}{secrets.token_hex(4)}"
+
+
+def view(item: repo.PlanItem) -> dict[str, Any]:
+    """The plan as the API returns it (times ISO UTC)."""
+    extra = item.extra or {}
+    return {
+        "plan_id": item.plan_id, "name": item.name, "kind": item.kind, "status": item.status,
+        "audience": item.audience, "channels": list(item.channels or []),
+        "content": item.content, "voucher": item.voucher,
+        "product_ids": list(item.product_ids or []), "button": item.button,
+        "send_at": iso(item.send_at), "trigger": item.trigger, "orders": extra.get("orders"),
+        "warnings": list(item.warnings or []), "version": item.version,
+        "created_at": iso(item.created_at), "updated_at": iso(item.updated_at),
+        "dispatched_at": iso(item.dispatched_at), "finished_at": iso(item.finished_at),
+        "cancelled_at": iso(item.cancelled_at), "created_by": item.created_by,
+    }
+
+
+def _form(item: repo.PlanItem) -> dict[str, Any]:
+    """The plan form's stored values as plain data, for the domain rules."""
+    return {**{name: getattr(item, name) for name in FORM_FIELDS},
+            "orders": (item.extra or {}).get("orders")}
+
+
+def _plain(value: Any) -> Any:
+    """A request model (or list/None) as the JSON the table stores."""
+    if isinstance(value, rules.Audience):
+        return value.model_dump(mode="json")   # every key: a complete, predictable shape
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_none=True)
+    return value
+
+
+def _settings(seller_id: str) -> ShopSettings:
+    from chalicelib.services import shop_settings
+
+    return shop_settings.get(seller_id)
+
+
+def _get(seller_id: str, plan_id: str) -> repo.PlanItem:
+    # An id no plan can have is simply not found (and never reaches DynamoDB's key limits).
+    item = repo.get(seller_id, plan_id) if PLAN_ID.match(plan_id) else None
+    if item is None:
+        raise NotFound(f"plan '{plan_id}' not found")
+    return item
+
+
+def _refused(seller_id: str, plan_id: str, action: str) -> None:
+    """A conditional move failed: say why (gone -> 404, lifecycle -> 409)."""
+    item = _get(seller_id, plan_id)
+    rules.check_action(item.kind, item.status, action)
+    raise Conflict(f"plan '{plan_id}' changed meanwhile; re-read it")
+
+
+def _supported(kind: str) -> None:
+    if kind not in SUPPORTED_KINDS:
+        raise Invalid(f"{kind} plans are not supported yet",
+                      [{"path": "kind", "message": "only one_off plans can be created for now"}])
+
+
+def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[str, Any]:
+    """Save the form as a draft, then (``action: send``) send it at once or at ``send_at``."""
+    _supported(body.kind)
+    cfg = _settings(seller_id)
+    now_ms = to_ms(now)
+    send_at = rules.to_utc(body.send_at, cfg.timezone)
+    item = repo.PlanItem(
+        seller_id=seller_id, plan_id=new_plan_id(now_ms), name=body.name, kind=body.kind,
+        status="draft", audience=_plain(body.audience), channels=list(body.channels),
+        content=_plain(body.content), voucher=_plain(body.voucher),
+        product_ids=list(body.product_ids), button=_plain(body.button),
+        send_at=to_ms(send_at) if send_at else None, trigger=body.trigger,
+        extra={"orders": body.orders} if body.orders is not None else None, warnings=[],
+        created_at=now_ms, updated_at=now_ms, created_by=actor)
+    if body.action == "draft":
+        plan_checks.validate(seller_id, _form(item), cfg, now, sending=False)
+        repo.create(item)
+        log(logger, "plan saved", seller_id=seller_id, plan_id=item.plan_id, status="draft")
+        return view(item)
+    status, when, warnings = rules.send_timing(send_at, now, cfg.timezone, cfg.quiet_hours)
+    plan_checks.validate(seller_id, _form(item), cfg, when or now, sending=True)
+    repo.create(item)   # a draft first: if handing over fails, the seller still has the form
+    return _start(item, status, when, warnings, now)
+
+
+def _start(item: repo.PlanItem, status: str, when: datetime | None, warnings: list[str],
+           now: datetime) -> dict[str, Any]:
+    """draft -> scheduled (a one-time schedule) or in_progress (dispatch now)."""
+    from chalicelib.delivery import dispatch, scheduling
+
+    seller_id, plan_id, now_ms = item.seller_id, item.plan_id, to_ms(now)
+    if status == "scheduled":
+        # Schedule before the status moves: a crash in between leaves a schedule whose
+        # firing finds a draft and does nothing, never a "scheduled" plan with no schedule.
+        scheduling.schedule(seller_id, plan_id, when)
+        moved = repo.set_status(seller_id, plan_id, {"draft"}, "scheduled", send_at=to_ms(when),
+                                warnings=warnings, updated_at=now_ms)
+        if moved is None:
+            _refused(seller_id, plan_id, "send")
+    else:
+        moved = repo.set_status(seller_id, plan_id, {"draft"}, "in_progress", send_at=now_ms,
+                                warnings=warnings, updated_at=now_ms)
+        if moved is None:
+            _refused(seller_id, plan_id, "send")
+        try:
+            dispatch.enqueue(seller_id, plan_id)
+        except Exception:
+            # Nothing was handed over: back to draft so the seller can send again.
+            repo.set_status(seller_id, plan_id, {"in_progress"}, "draft", updated_at=now_ms)
+            raise
+    names = rules.tag_names((item.audience or {}).get("tags"))
+    if names:
+        from chalicelib.services import tags
+
+        tags.record_usage(seller_id, names, now)
+    log(logger, "plan sent", seller_id=seller_id, plan_id=plan_id, status=status,
+        send_at=when.isoformat() if when else None)
+    return view(moved)
+
+
+def send(seller_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
+    """POST /send on a draft: validated completely, then started (a kept send_at is used)."""
+    item = _get(seller_id, plan_id)
+    rules.check_action(item.kind, item.status, "send")
+    _supported(item.kind)
+    cfg = _settings(seller_id)
+    kept = datetime.fromtimestamp(item.send_at / 1000, UTC) if item.send_at is not None else None
+    status, when, warnings = rules.send_timing(kept, now, cfg.timezone, cfg.quiet_hours)
+    plan_checks.validate(seller_id, _form(item), cfg, when or now, sending=True)
+    return _start(item, status, when, warnings, now)
+
+
+def cancel(seller_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
+    """Store the cancel (workers check it per chunk), then delete any pending schedule."""
+    from chalicelib.delivery import scheduling
+
+    item = _get(seller_id, plan_id)
+    rules.check_action(item.kind, item.status, "cancel")
+    now_ms = to_ms(now)
+    moved = repo.set_status(seller_id, plan_id, set(rules.allowed_from(item.kind, "cancel")),
+                            "cancelled", cancelled_at=now_ms, updated_at=now_ms)
+    if moved is None:
+        _refused(seller_id, plan_id, "cancel")
+    scheduling.unschedule(seller_id, plan_id)
+    log(logger, "plan cancelled", seller_id=seller_id, plan_id=plan_id, was=item.status)
+    return view(moved)
+
+
+def move(seller_id: str, plan_id: str, action: str, now: datetime) -> dict[str, Any]:
+    """pause / resume (automated plans only; anything else is a 409)."""
+    item = _get(seller_id, plan_id)
+    rules.check_action(item.kind, item.status, action)
+    moved = repo.set_status(seller_id, plan_id, set(rules.allowed_from(item.kind, action)),
+                            rules.TARGET[action], updated_at=to_ms(now))
+    if moved is None:
+        _refused(seller_id, plan_id, action)
+    return view(moved)
+
+
+def delete(seller_id: str, plan_id: str) -> None:
+    item = _get(seller_id, plan_id)
+    rules.check_action(item.kind, item.status, "delete")
+    if not repo.delete_if(seller_id, plan_id, rules.allowed_from(item.kind, "delete")):
+        _refused(seller_id, plan_id, "delete")
+    log(logger, "plan deleted", seller_id=seller_id, plan_id=plan_id)
+
+
+def get(seller_id: str, plan_id: str) -> dict[str, Any]:
+    return view(_get(seller_id, plan_id))
+
+
+def list_page(seller_id: str, limit: int, before: str | None, kind: str | None,
+              status: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    items, nxt = repo.page(seller_id, limit, before, kind, status)
+    return [view(i) for i in items], nxt
+
+
+def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int | None,
+          now: datetime) -> dict[str, Any]:
+    """Replace the given fields of a draft. With If-Match a stale version is a 412; without
+    it the change is re-applied on the latest version, so concurrent edits lose nothing."""
+    given = body.model_fields_set
+    cfg = _settings(seller_id)
+    for _ in range(MAX_RETRIES):
+        item = _get(seller_id, plan_id)
+        rules.check_action(item.kind, item.status, "edit")
+        if expected_version is not None and expected_version != item.version:
+            raise PreconditionFailed(f"version {expected_version} is stale; "
+                                     f"current is {item.version}")
+        for name in given:
+            if name == "send_at":
+                send_at = rules.to_utc(body.send_at, cfg.timezone)
+                item.send_at = to_ms(send_at) if send_at else None
+            else:
+                setattr(item, name, _plain(getattr(body, name)))
+        item.updated_at = to_ms(now)
+        plan_checks.validate(seller_id, _form(item), cfg, now, sending=False)
+        try:
+            repo.save(item)
+        except repo.VersionConflict:
+            if expected_version is not None:
+                raise PreconditionFailed("the plan changed meanwhile; re-read it") from None
+            continue
+        return view(item)
+    raise PreconditionFailed("the plan kept changing; re-read it")
+
+
+def test_send(seller_id: str, plan_id: str, customer_id: str, now: datetime) -> dict[str, Any]:
+    """Send the plan's message to one customer, marked ``test`` (counts in no figure)."""
+    from chalicelib.delivery import worker
+    from chalicelib.store import customers
+
+    item = _get(seller_id, plan_id)
+    rules.check_action(item.kind, item.status, "test_send")
+    if not item.content:
+        raise Invalid("the plan has no content yet",
+                      [{"path": "content", "message": "a template_id or a text is required"}])
+    if customers.get(seller_id, customer_id) is None:
+        raise NotFound(f"customer '{customer_id}' not found")
+    return worker.send_test(seller_id, plan_id, customer_id, now)

@@ -1,0 +1,154 @@
+"""Products and vouchers tables (per seller), the catalogue plans attach to messages."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+
+
+class ProductItem(BaseModel):
+    Meta = meta("products")
+    seller_id = UnicodeAttribute(hash_key=True)
+    product_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    price = UnicodeAttribute()                 # decimal string, e.g. "129.90"
+    currency = UnicodeAttribute()
+    image_url = UnicodeAttribute(null=True)
+    stock = NumberAttribute(null=True)
+    created_at = NumberAttribute(default=0)
+    updated_at = NumberAttribute(default=0)
+    version = VersionAttribute()
+
+
+class VoucherItem(BaseModel):
+    Meta = meta("vouchers")
+    seller_id = UnicodeAttribute(hash_key=True)
+    voucher_id = UnicodeAttribute(range_key=True)   # time-ordered: vch_<ms hex><random>
+    name = UnicodeAttribute()
+    kind = UnicodeAttribute()                        # regular | targeted | private
+    discount = JSONAttribute()                       # {"type": percent|amount, "value": "10"}
+    currency = UnicodeAttribute(null=True)
+    min_spend = UnicodeAttribute(null=True)          # decimal string
+    valid_from = NumberAttribute(null=True)          # ms UTC
+    valid_until = NumberAttribute(null=True)
+    quantity = NumberAttribute(null=True)            # None = unlimited
+    claimed = NumberAttribute(default=0)             # moved by voucher_claimed events
+    segment_id = UnicodeAttribute(null=True)         # targeted only
+    code = UnicodeAttribute(null=True)               # shop-wide code (private: per recipient)
+    created_at = NumberAttribute(default=0)
+    created_by = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class VoucherClaimItem(BaseModel):
+    """One customer's claim of one voucher: makes counting claims idempotent."""
+    Meta = meta("voucher_claims")
+    voucher_key = UnicodeAttribute(hash_key=True)    # seller#voucher
+    customer_id = UnicodeAttribute(range_key=True)
+    claimed_at = NumberAttribute()
+
+
+class VersionConflict(Exception):
+    """The item changed since it was read."""
+
+
+def get_product(seller_id: str, product_id: str) -> ProductItem | None:
+    try:
+        return ProductItem.get(seller_id, product_id, consistent_read=True)
+    except ProductItem.DoesNotExist:
+        return None
+
+
+def get_products(seller_id: str, ids: list[str]) -> dict[str, ProductItem]:
+    """product_id -> product for those of ``ids`` that exist (one BatchGetItem per 100)."""
+    keys = [(seller_id, pid) for pid in dict.fromkeys(ids)]
+    if not keys:
+        return {}
+    return {p.product_id: p for p in ProductItem.batch_get(keys, consistent_read=True)}
+
+
+def save_product(item: ProductItem) -> None:
+    try:
+        item.save()
+    except PutError as exc:
+        if is_conditional_failure(exc):
+            raise VersionConflict(item.product_id) from exc
+        raise
+
+
+def products_page(seller_id: str, limit: int, after: str | None) -> tuple[list[ProductItem], str | None]:
+    cond = ProductItem.product_id > after if after else None
+    items = list(ProductItem.query(seller_id, range_key_condition=cond, limit=limit + 1,
+                                   consistent_read=True))
+    more = len(items) > limit
+    items = items[:limit]
+    return items, (items[-1].product_id if more else None)
+
+
+def get_voucher(seller_id: str, voucher_id: str) -> VoucherItem | None:
+    try:
+        return VoucherItem.get(seller_id, voucher_id, consistent_read=True)
+    except VoucherItem.DoesNotExist:
+        return None
+
+
+def create_voucher(item: VoucherItem) -> bool:
+    """Write a new voucher; False when that id exists already (a replayed create)."""
+    try:
+        item.save(condition=VoucherItem.voucher_id.does_not_exist())
+    except PutError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def vouchers_page(seller_id: str, limit: int, before: str | None) -> tuple[list[VoucherItem], str | None]:
+    """Newest first (ids are time-ordered); returns the id to continue before."""
+    cond = VoucherItem.voucher_id < before if before else None
+    items = list(VoucherItem.query(seller_id, range_key_condition=cond, scan_index_forward=False,
+                                   limit=limit + 1, consistent_read=True))
+    more = len(items) > limit
+    items = items[:limit]
+    return items, (items[-1].voucher_id if more else None)
+
+
+def record_claim(seller_id: str, voucher_id: str, customer_id: str, at_ms: int) -> bool:
+    """Count one customer's claim of a voucher once: the claim item and the voucher's
+    ``claimed`` counter change together (a transaction, so a crash between them cannot
+    lose or double a count). False when already counted or the voucher does not exist."""
+    claim = VoucherClaimItem(voucher_key=f"{seller_id}#{voucher_id}", customer_id=customer_id,
+                             claimed_at=at_ms)
+    voucher = VoucherItem(seller_id=seller_id, voucher_id=voucher_id)
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.save(claim, condition=VoucherClaimItem.customer_id.does_not_exist())
+            tx.update(voucher, actions=[VoucherItem.claimed.add(1)],
+                      condition=VoucherItem.voucher_id.exists(), add_version_condition=False)
+    except TransactWriteError as exc:
+        codes = {r.code for r in (exc.cancellation_reasons or []) if r is not None}
+        if codes and codes <= {"ConditionalCheckFailed", "None"}:
+            return False
+        raise   # a conflict or throttling: the message comes back and is tried again
+    return True
+
+
+_conn: Connection | None = None
+
+
+def _connection() -> Connection:
+    global _conn
+    if _conn is None:
+        cfg = VoucherItem.Meta
+        _conn = Connection(region=cfg.region, host=cfg.host,
+                           max_retry_attempts=cfg.max_retry_attempts)
+    return _conn

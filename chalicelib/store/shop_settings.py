@@ -1,0 +1,38 @@
+"""Settings table: one item per shop holding the settings document, versioned."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.exceptions import PutError
+
+from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+
+
+class SettingsItem(BaseModel):
+    Meta = meta("settings")
+    seller_id = UnicodeAttribute(hash_key=True)
+    doc = JSONAttribute()
+    updated_at = NumberAttribute(default=0)
+    updated_by = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class VersionConflict(Exception):
+    """The settings changed since they were read."""
+
+
+def get(seller_id: str) -> SettingsItem | None:
+    try:
+        return SettingsItem.get(seller_id, consistent_read=True)
+    except SettingsItem.DoesNotExist:
+        return None
+
+
+def save(item: SettingsItem) -> None:
+    """Conditional on ``version`` (PynamoDB adds the condition); VersionConflict when stale."""
+    try:
+        item.save()
+    except PutError as exc:
+        if is_conditional_failure(exc):
+            raise VersionConflict(item.seller_id) from exc
+        raise
