@@ -1,0 +1,44 @@
+"""Routes: plan performance and deliveries, and the local chat inbox of a customer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from chalice import Blueprint
+
+from chalicelib.api.common import ListQuery
+from chalicelib.api.routing import decode_cursor, encode_cursor, endpoint
+
+bp = Blueprint(__name__)
+
+
+class DeliveriesQuery(ListQuery):
+    status: Literal["delivered", "failed", "skipped"] | None = None
+
+
+@endpoint(bp, "/v1/plans/{plan_id}/performance", "GET")
+def plan_performance(p, plan_id):
+    """Exact counters of a plan: recipients, delivered, skipped by reason, engagement, orders."""
+    from chalicelib.services import performance
+
+    return performance.performance(p.seller_id, plan_id)
+
+
+@endpoint(bp, "/v1/plans/{plan_id}/deliveries", "GET", query=DeliveriesQuery)
+def plan_deliveries(p, plan_id, query):
+    """One row per recipient of the plan's audience snapshot, optionally of one status."""
+    from chalicelib.services import performance
+
+    items, state = performance.deliveries_page(p.seller_id, plan_id, query.status, query.limit,
+                                               decode_cursor(query.cursor))
+    return {"items": items, "next_cursor": encode_cursor(state)}
+
+
+@endpoint(bp, "/v1/customers/{customer_id}/inbox", "GET", query=ListQuery)
+def customer_inbox(p, customer_id, query):
+    """Messages the local chat channel delivered to a customer, newest first."""
+    from chalicelib.services import performance
+
+    items, state = performance.inbox_page(p.seller_id, customer_id, query.limit,
+                                          decode_cursor(query.cursor))
+    return {"items": items, "next_cursor": encode_cursor(state)}

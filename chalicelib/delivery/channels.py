@@ -1,0 +1,108 @@
+"""Channels a message goes out through. Each takes a batch of rendered messages and
+returns, per delivery key, None (delivered) or the reason it failed for good; it raises
+when the failure is transient, so the whole chunk is retried.
+
+Every channel must be idempotent on the delivery key (the worker may re-send a message
+whose claim expired after a crash): the local chat channel overwrites the same inbox
+item; the HTTP adapter passes the key as ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from chalicelib.logs import get_logger, log
+from chalicelib.settings import settings
+
+logger = get_logger("delivery.channels")
+
+
+@dataclass
+class OutMessage:
+    key: str                   # delivery key: plan#customer#channel
+    seller_id: str
+    customer_id: str
+    plan_id: str
+    channel: str
+    message_id: str
+    text: str
+    locale: str
+    sent_at: int               # ms
+    product_ids: list[str] = field(default_factory=list)
+    voucher: dict | None = None
+    button: dict | None = None
+    test: bool = False
+
+
+class Channel(Protocol):
+    def send(self, messages: list[OutMessage]) -> dict[str, str | None]: ...
+
+
+class TransientChannelError(Exception):
+    """The channel could not take the messages now; retry the chunk later."""
+
+
+class LocalChat:
+    """Stores messages in the inbox table (GET /v1/customers/{id}/inbox reads them)."""
+
+    def send(self, messages: list[OutMessage]) -> dict[str, str | None]:
+        from chalicelib.store import inbox
+
+        inbox.put_messages([inbox.new_message(m.seller_id, m.customer_id, {
+            "message_id": m.message_id, "plan_id": m.plan_id, "text": m.text, "locale": m.locale,
+            "product_ids": m.product_ids, "voucher": m.voucher, "button": m.button,
+            "sent_at": m.sent_at, "test": m.test, "delivery_key": m.key}) for m in messages])
+        return {m.key: None for m in messages}
+
+
+class HttpChat:
+    """Production adapter: POSTs each message to the marketplace messaging API with the
+    delivery key as ``Idempotency-Key`` (a re-sent message is recognised there)."""
+
+    def __init__(self, endpoint: str, timeout: float) -> None:
+        self.endpoint, self.timeout = endpoint, timeout
+
+    def send(self, messages: list[OutMessage]) -> dict[str, str | None]:
+        import requests
+
+        out: dict[str, str | None] = {}
+        with requests.Session() as session:
+            for m in messages:
+                try:
+                    reply = session.post(self.endpoint, json=_payload(m), timeout=self.timeout,
+                                         headers={"Idempotency-Key": m.key})
+                except requests.RequestException as exc:
+                    raise TransientChannelError(f"messaging endpoint unreachable: {exc}") from exc
+                if reply.status_code >= 500 or reply.status_code == 429:
+                    raise TransientChannelError(f"messaging endpoint answered {reply.status_code}")
+                out[m.key] = None if reply.status_code < 400 else f"rejected_{reply.status_code}"
+        return out
+
+
+class Unsupported:
+    """SMS and voice are not wired to a provider yet: every message fails with a reason."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def send(self, messages: list[OutMessage]) -> dict[str, str | None]:
+        log(logger, "channel not supported yet", channel=self.name, messages=len(messages))
+        return {m.key: "channel_not_supported" for m in messages}
+
+
+def _payload(m: OutMessage) -> dict[str, Any]:
+    body = asdict(m)
+    body.pop("key")
+    return body
+
+
+def channel_for(name: str) -> Channel:
+    cfg = settings()
+    if name == "chat":
+        if cfg.chat_channel == "http":
+            if not cfg.messaging_endpoint:
+                raise RuntimeError("CRM_CHAT_CHANNEL=http needs CRM_MESSAGING_ENDPOINT")
+            return HttpChat(cfg.messaging_endpoint, cfg.messaging_timeout_seconds)
+        return LocalChat()
+    return Unsupported(name)

@@ -1,0 +1,140 @@
+"""Dispatch (DESIGN.md flow 3): a plan's send time has come. Snapshot the audience once,
+record the skipped recipients by reason, cut the rest into chunks and put one message
+per chunk on the delivery queue.
+
+Crash-safe and idempotent: the snapshot is guarded by a dispatch record in plan_stats
+(snapshotting -> ready -> enqueued). No chunk message leaves before the whole snapshot
+is written, so a dispatcher that died mid-snapshot is simply redone from scratch; one
+that died while enqueueing re-sends every chunk message (workers ignore finished chunks).
+A dispatch message for a cancelled, sent or already dispatched plan does nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from chalicelib.delivery.chunks import DispatchMessage, send_chunks
+from chalicelib.domain import aggregates
+from chalicelib.domain import delivery as rules
+from chalicelib.logs import get_logger, log
+from chalicelib.settings import settings
+from chalicelib.store import deliveries, plan_stats, plans, queues
+
+logger = get_logger("delivery.dispatch")
+
+
+class DispatchBusy(Exception):
+    """Another dispatcher holds this plan's snapshot; the message comes back later."""
+
+
+def enqueue(seller_id: str, plan_id: str) -> None:
+    """Send now: the plan (already ``in_progress``) goes to the dispatch queue."""
+    queues.send_batch("dispatch", [DispatchMessage(seller_id=seller_id, plan_id=plan_id)
+                                   .model_dump()])
+
+
+def handle_message(body: str, now: datetime) -> None:
+    """One record of the dispatch queue."""
+    message = DispatchMessage.model_validate_json(body)
+    dispatch(message.seller_id, message.plan_id, now)
+
+
+def dispatch(seller_id: str, plan_id: str, now: datetime) -> str:
+    """Dispatch one plan; returns what happened (for logs and tests)."""
+    now_ms = aggregates.to_ms(now)
+    plan = plans.get(seller_id, plan_id)
+    if plan is not None and plan.status == "scheduled":
+        # The schedule fired: only a plan still scheduled moves on (a cancel wins the race).
+        plan = plans.set_status(seller_id, plan_id, {"scheduled"}, "in_progress",
+                                dispatched_at=now_ms)
+    if plan is None or plan.status != "in_progress":
+        log(logger, "dispatch ignored", seller_id=seller_id, plan_id=plan_id,
+            status=plan.status if plan else None)
+        return "ignored"
+    record = plan_stats.begin_dispatch(seller_id, plan_id, now_ms)
+    if record is not None:
+        if record.get("state") == "enqueued":
+            return "already_dispatched"
+        if record.get("state") == "snapshotting":
+            lease_ms = settings().delivery_lease_seconds * 1000
+            if now_ms - int(record["started_at"]) < lease_ms or not plan_stats.take_over(
+                    seller_id, plan_id, int(record["started_at"]), now_ms):
+                raise DispatchBusy(plan_id)
+    if record is None or record.get("state") == "snapshotting":
+        chunk_count = snapshot(plan, now, redo=record is not None)
+    else:
+        chunk_count = int(record["chunks"])
+    send_chunks(seller_id, plan_id, list(range(chunk_count)))
+    plan_stats.set_dispatch_state(seller_id, plan_id, "enqueued")
+    if chunk_count == 0:
+        plans.set_status(seller_id, plan_id, {"in_progress"}, "sent", finished_at=now_ms)
+    log(logger, "plan dispatched", seller_id=seller_id, plan_id=plan_id, chunks=chunk_count)
+    return "dispatched"
+
+
+def audience_ids(seller_id: str, audience: dict, now: datetime) -> set[str]:
+    """Union of the segments, minus the excluded segments (the tags filter narrows later,
+    on the items read for eligibility)."""
+    from chalicelib.services import segments
+
+    # A segment deleted after the plan was made contributes nobody (rather than failing the
+    # whole dispatch over and over into the DLQ).
+    wanted = [s for s in audience.get("segment_ids") or [] if segments.segment_exists(seller_id, s)]
+    members = segments.segment_members(seller_id, wanted, now)
+    excluded = [s for s in audience.get("exclude_segment_ids") or []
+                if segments.segment_exists(seller_id, s)]
+    if excluded and members:
+        members -= segments.segment_members(seller_id, excluded, now)
+    return members
+
+
+def recent_sends(seller_id: str, plan_id: str, now_ms: int, per_days: int) -> Counter[str]:
+    """Marketing messages each customer got in the cap's window, from finished chunks."""
+    since = now_ms - per_days * aggregates.DAY_MS
+    return rules.sends_per_customer(
+        c.outcomes or [] for c in deliveries.finished_since(seller_id, since)
+        if c.kind in rules.MARKETING_KINDS and c.plan_id != plan_id)
+
+
+def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
+    """Write the plan's snapshot (skip rows, chunks, figures); returns the chunk count."""
+    from chalicelib.services import segments, shop_settings
+    from chalicelib.store import customers
+
+    seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
+    audience = plan.audience or {}
+    ids = audience_ids(seller_id, audience, now)
+    items = customers.batch_get(seller_id, sorted(ids)) if ids else {}
+    if audience.get("tags"):
+        keep = segments.compile_rule(seller_id, {"tags": audience["tags"]}, now)
+        items = {cid: item for cid, item in items.items() if keep(item)}
+    shop = shop_settings.get(seller_id)
+    marketing = plan.kind in rules.MARKETING_KINDS
+    cap = (shop.frequency_cap.max_messages, shop.frequency_cap.per_days) \
+        if shop.frequency_cap and marketing else None
+    sent_before = recent_sends(seller_id, plan_id, now_ms, cap[1]) if cap else Counter()
+    channels = list(plan.channels or ["chat"])
+    eligible, skipped = [], []
+    for cid, item in items.items():
+        reason = rules.skip_reason(rules.recipient_of(cid, item.agg, item.phone), channels,
+                                   marketing, sent_before[cid], cap)
+        if reason is None:
+            eligible.append(cid)
+        else:
+            skipped.append({"customer_id": cid, "channel": channels[0], "status": rules.SKIPPED,
+                            "reason": reason})
+    cut = rules.chunked(eligible, settings().delivery_chunk_size)
+    if redo:  # an abandoned snapshot: drop what it wrote that this one does not rewrite
+        stale_rows = deliveries.row_ids(seller_id, plan_id) - {s["customer_id"] for s in skipped}
+        deliveries.delete_rows(seller_id, plan_id, stale_rows)
+        deliveries.delete_chunks(seller_id, plan_id, [n for n in deliveries.chunk_numbers(
+            seller_id, plan_id) if n >= len(cut)])
+    deliveries.put_rows(seller_id, plan_id, skipped, chunk=None, sent_at=None)
+    deliveries.put_chunks([deliveries.new_chunk(seller_id, plan_id, plan.kind, n, ids_)
+                           for n, ids_ in enumerate(cut)])
+    reasons = Counter(s["reason"] for s in skipped)
+    plan_stats.record_snapshot(seller_id, plan_id, len(items), len(cut), dict(reasons), now_ms)
+    log(logger, "audience snapshot", seller_id=seller_id, plan_id=plan_id, recipients=len(items),
+        eligible=len(eligible), chunks=len(cut), **{f"skipped_{k}": v for k, v in reasons.items()})
+    return len(cut)

@@ -1,0 +1,33 @@
+"""When a plan is sent for later: an EventBridge Scheduler one-time schedule whose target
+is the dispatch queue, carrying the same message an immediate send enqueues."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from chalicelib.logs import get_logger, log
+from chalicelib.settings import settings
+from chalicelib.store import schedules
+
+logger = get_logger("delivery.scheduling")
+
+
+def schedule_name(seller_id: str, plan_id: str) -> str:
+    """Scheduler names allow [0-9A-Za-z-_.] up to 64 characters; ids may hold more, so
+    the name is a hash of both (stable: cancel finds the schedule send made)."""
+    return "plan-" + hashlib.sha256(f"{seller_id}#{plan_id}".encode()).hexdigest()[:40]
+
+
+def schedule(seller_id: str, plan_id: str, send_at: datetime) -> None:
+    """Dispatch the plan at ``send_at`` (any offset; the schedule is in UTC)."""
+    schedules.put_one_time(schedule_name(seller_id, plan_id), send_at,
+                           settings().queue_arn("dispatch"),
+                           {"seller_id": seller_id, "plan_id": plan_id})
+    log(logger, "plan scheduled", seller_id=seller_id, plan_id=plan_id, send_at=send_at.isoformat())
+
+
+def unschedule(seller_id: str, plan_id: str) -> None:
+    """Delete the plan's schedule; nothing happens when there is none."""
+    if schedules.delete(schedule_name(seller_id, plan_id)):
+        log(logger, "plan unscheduled", seller_id=seller_id, plan_id=plan_id)

@@ -1,0 +1,89 @@
+"""A plan's performance (exact counters) and its delivery rows, for the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.domain import delivery as rules
+from chalicelib.domain.errors import Invalid, NotFound
+from chalicelib.store import deliveries, plan_stats, plans
+
+COUNTERS = ("delivered", "failed", "read", "clicked", "replied", "unsubscribed", "orders",
+            "vouchers_claimed", "vouchers_redeemed")
+
+
+def _plan(seller_id: str, plan_id: str) -> plans.PlanItem:
+    plan = plans.get(seller_id, plan_id)
+    if plan is None:
+        raise NotFound(f"plan '{plan_id}' not found")
+    return plan
+
+
+def _cursor_key(cursor: dict | None, name: str) -> str | None:
+    """The position a cursor holds (a cursor is client input: anything else is a 400)."""
+    value = (cursor or {}).get(name)
+    if value is not None and not (isinstance(value, str) and value):
+        raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
+    return value
+
+
+def _iso(ms: int | Decimal | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
+    """GET /v1/plans/{id}/performance: the sum of the plan's stats parts."""
+    _plan(seller_id, plan_id)
+    totals = {name: 0 for name in COUNTERS}
+    skipped = {reason: 0 for reason in rules.SKIP_REASONS}
+    gmv, cost, recipients = Decimal(0), Decimal(0), 0
+    for part in plan_stats.all_parts(seller_id, plan_id):
+        if part["part"] == plan_stats.DISPATCH:
+            recipients = int(part.get("recipients", 0))
+        for name, value in part.items():
+            if name in totals:
+                totals[name] += int(value)
+            elif name.startswith("skipped_"):
+                reason = name.removeprefix("skipped_")
+                skipped[reason] = skipped.get(reason, 0) + int(value)
+        gmv += Decimal(part.get("gmv", 0))
+        cost += Decimal(part.get("cost", 0))
+    return {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
+            "gmv": f"{gmv:.2f}", "cost": f"{cost:.2f}", "by_variant": {}}
+
+
+def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int,
+                    cursor: dict | None) -> tuple[list[dict], dict | None]:
+    """GET /v1/plans/{id}/deliveries: one row per recipient of the snapshot."""
+    _plan(seller_id, plan_id)
+    rows, after = deliveries.rows_page(seller_id, plan_id, status, limit, _cursor_key(cursor, "a"))
+    items = []
+    for row in rows:
+        item: dict[str, Any] = {"customer_id": row.customer_id, "channel": row.channel,
+                                "status": row.status}
+        if row.reason:
+            item["reason"] = row.reason
+        if row.sent_at is not None and row.status != rules.SKIPPED:
+            item["sent_at"] = _iso(row.sent_at)
+        if row.variant:
+            item["variant"] = row.variant
+        items.append(item)
+    return items, ({"a": after} if after else None)
+
+
+def inbox_page(seller_id: str, customer_id: str, limit: int, cursor: dict | None
+               ) -> tuple[list[dict], dict | None]:
+    """GET /v1/customers/{id}/inbox: what the local chat channel delivered, newest first."""
+    from chalicelib.store import customers, inbox
+
+    if customers.get(seller_id, customer_id) is None:
+        raise NotFound(f"customer '{customer_id}' not found")
+    items, before = inbox.page(seller_id, customer_id, limit, _cursor_key(cursor, "b"))
+    return [{"message_id": i.message_id, "plan_id": i.plan_id, "text": i.text, "locale": i.locale,
+             "product_ids": list(i.product_ids or []), "voucher": i.voucher, "button": i.button,
+             "sent_at": _iso(i.sent_at), "test": bool(i.test)} for i in items], \
+        ({"b": before} if before else None)

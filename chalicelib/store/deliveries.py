@@ -1,0 +1,218 @@
+"""Delivery state: recipient chunks (the unit of work and of exactly-once claims) and one
+delivery row per recipient of a plan's snapshot.
+
+A chunk item holds up to a few hundred recipient ids, a status
+(pending -> claimed -> done | cancelled), a lease and, once done, every recipient's
+outcome. Claims and records are version-conditioned UpdateItems on the chunk, so the
+exactly-once guard costs two writes per chunk instead of one conditional write per
+recipient. Delivery rows are written in batches (25 per BatchWriteItem) from the
+recorded outcomes; their content is deterministic, so rewriting them is harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from chalicelib.store.aws import client
+from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+
+BATCH_WRITE = 25     # the AWS cap per BatchWriteItem (moto accepts more; AWS does not)
+BATCH_GET = 100
+
+
+def plan_pk(seller_id: str, plan_id: str) -> str:
+    return f"{seller_id}#{plan_id}"
+
+
+class BySellerFinished(GlobalSecondaryIndex):
+    """Finished chunks of a seller by time: the marketing-send log the frequency cap reads.
+    Sparse: a chunk enters it only when ``finished_at`` is set."""
+
+    class Meta:
+        index_name = "by_seller_finished"
+        projection = AllProjection()
+
+    seller_id = UnicodeAttribute(hash_key=True)
+    finished_at = NumberAttribute(range_key=True)
+
+
+class ChunkItem(BaseModel):
+    Meta = meta("delivery_chunks")
+    pk = UnicodeAttribute(hash_key=True)            # seller#plan
+    chunk = NumberAttribute(range_key=True)
+    seller_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    kind = UnicodeAttribute()                       # the plan's kind (frequency cap counts marketing)
+    recipients = ListAttribute(of=UnicodeAttribute, default=list)
+    status = UnicodeAttribute(default="pending")    # pending | claimed | done | cancelled
+    lease_until = NumberAttribute(null=True)        # ms; a claim older than this may be taken over
+    sent_at = NumberAttribute(null=True)            # ms of the first claim: every retry reuses it
+    outcomes = JSONAttribute(null=True)             # [{customer_id, channel, status, reason, ...}]
+    finished_at = NumberAttribute(null=True)
+    version = VersionAttribute()
+    by_seller_finished = BySellerFinished()
+
+
+class DeliveryRow(BaseModel):
+    Meta = meta("deliveries")
+    pk = UnicodeAttribute(hash_key=True)            # seller#plan
+    customer_id = UnicodeAttribute(range_key=True)
+    channel = UnicodeAttribute()
+    status = UnicodeAttribute()                     # delivered | failed | skipped
+    reason = UnicodeAttribute(null=True)
+    sent_at = NumberAttribute(null=True)
+    chunk = NumberAttribute(null=True)              # where its engagement counters live
+    variant = UnicodeAttribute(null=True)
+    voucher_code = UnicodeAttribute(null=True)
+
+
+def batch_put(model: type[BaseModel], items: list[BaseModel]) -> int:
+    """Put items 25 per BatchWriteItem, re-sending ``UnprocessedItems`` with backoff (AWS may
+    return some under load; moto never does). Returns the number of requests made."""
+    ddb = client("dynamodb")
+    table = model.Meta.table_name
+    requests = 0
+    for start in range(0, len(items), BATCH_WRITE):
+        pending = [{"PutRequest": {"Item": i.serialize()}} for i in items[start:start + BATCH_WRITE]]
+        for attempt in range(10):
+            requests += 1
+            left = ddb.batch_write_item(RequestItems={table: pending}).get(
+                "UnprocessedItems", {}).get(table, [])
+            if not left:
+                break
+            pending = left
+            time.sleep(min(2.0, 0.05 * 2 ** attempt))
+        else:
+            raise RuntimeError(f"DynamoDB kept {len(pending)} items of {table} unprocessed")
+    return requests
+
+
+# ----- chunks --------------------------------------------------------------------------
+
+def new_chunk(seller_id: str, plan_id: str, kind: str, number: int,
+              recipients: list[str]) -> ChunkItem:
+    return ChunkItem(pk=plan_pk(seller_id, plan_id), chunk=number, seller_id=seller_id,
+                     plan_id=plan_id, kind=kind, recipients=recipients, status="pending")
+
+
+def put_chunks(chunks: list[ChunkItem]) -> None:
+    """Write fresh chunks (a snapshot being (re)written: no chunk of it was sent yet)."""
+    for chunk in chunks:
+        chunk.version = 1
+    batch_put(ChunkItem, chunks)
+
+
+def get_chunk(seller_id: str, plan_id: str, number: int) -> ChunkItem | None:
+    try:
+        return ChunkItem.get(plan_pk(seller_id, plan_id), number, consistent_read=True)
+    except ChunkItem.DoesNotExist:
+        return None
+
+
+def _guarded_update(chunk: ChunkItem, actions: list[Any]) -> bool:
+    """One UpdateItem conditioned on the version read (PynamoDB adds the condition and bumps
+    the version); False when someone else changed the chunk since."""
+    try:
+        chunk.update(actions=actions)
+        return True
+    except UpdateError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def claim(chunk: ChunkItem, now_ms: int, lease_ms: int) -> bool:
+    """Take the chunk for sending until ``now + lease``. The first claim fixes ``sent_at``."""
+    return _guarded_update(chunk, [ChunkItem.status.set("claimed"),
+                                   ChunkItem.lease_until.set(now_ms + lease_ms),
+                                   ChunkItem.sent_at.set(chunk.sent_at or now_ms)])
+
+
+def finish(chunk: ChunkItem, status: str, outcomes: list[dict], now_ms: int) -> bool:
+    """Record the chunk's outcomes (status done or cancelled) if we still hold its claim."""
+    return _guarded_update(chunk, [ChunkItem.status.set(status), ChunkItem.outcomes.set(outcomes),
+                                   ChunkItem.finished_at.set(now_ms),
+                                   ChunkItem.lease_until.remove()])
+
+
+def chunk_numbers(seller_id: str, plan_id: str) -> list[int]:
+    return [int(c.chunk) for c in ChunkItem.query(plan_pk(seller_id, plan_id),
+                                                  attributes_to_get=["pk", "chunk"],
+                                                  consistent_read=True)]
+
+
+def delete_chunks(seller_id: str, plan_id: str, numbers: list[int]) -> None:
+    with ChunkItem.batch_write() as batch:
+        for number in numbers:
+            batch.delete(ChunkItem(pk=plan_pk(seller_id, plan_id), chunk=number))
+
+
+def finished_since(seller_id: str, since_ms: int) -> Iterator[ChunkItem]:
+    """Chunks of every plan of the seller finished at or after ``since_ms``."""
+    yield from ChunkItem.by_seller_finished.query(
+        seller_id, ChunkItem.finished_at >= since_ms)
+
+
+# ----- delivery rows --------------------------------------------------------------------
+
+def put_rows(seller_id: str, plan_id: str, outcomes: list[dict], chunk: int | None,
+             sent_at: int | None) -> None:
+    pk = plan_pk(seller_id, plan_id)
+    rows = [DeliveryRow(pk=pk, customer_id=o["customer_id"], channel=o["channel"],
+                        status=o["status"], reason=o.get("reason"),
+                        sent_at=sent_at if o["status"] != "skipped" else None, chunk=chunk,
+                        variant=o.get("variant"), voucher_code=o.get("voucher_code"))
+            for o in outcomes]
+    batch_put(DeliveryRow, rows)
+
+
+def get_rows(seller_id: str, plan_customer: list[tuple[str, str]]) -> dict[tuple[str, str], DeliveryRow]:
+    """(plan_id, customer_id) -> its delivery row, for those that exist."""
+    keys = [(plan_pk(seller_id, p), c) for p, c in dict.fromkeys(plan_customer)]
+    prefix = len(seller_id) + 1
+    out = {}
+    for start in range(0, len(keys), BATCH_GET):
+        for row in DeliveryRow.batch_get(keys[start:start + BATCH_GET], consistent_read=True):
+            out[(row.pk[prefix:], row.customer_id)] = row
+    return out
+
+
+def rows_page(seller_id: str, plan_id: str, status: str | None, limit: int,
+              after: str | None) -> tuple[list[DeliveryRow], str | None]:
+    """Rows in customer id order, optionally of one status; returns the id to continue after."""
+    cond = DeliveryRow.customer_id > after if after else None
+    filt = DeliveryRow.status == status if status else None
+    found: list[DeliveryRow] = []
+    query = DeliveryRow.query(plan_pk(seller_id, plan_id), range_key_condition=cond,
+                              filter_condition=filt, consistent_read=True, page_size=limit + 1)
+    for row in query:
+        found.append(row)
+        if len(found) > limit:
+            break
+    more = len(found) > limit
+    found = found[:limit]
+    return found, (found[-1].customer_id if more else None)
+
+
+def row_ids(seller_id: str, plan_id: str) -> set[str]:
+    return {r.customer_id for r in DeliveryRow.query(plan_pk(seller_id, plan_id),
+                                                     attributes_to_get=["pk", "customer_id"],
+                                                     consistent_read=True)}
+
+
+def delete_rows(seller_id: str, plan_id: str, customer_ids: set[str]) -> None:
+    with DeliveryRow.batch_write() as batch:
+        for cid in customer_ids:
+            batch.delete(DeliveryRow(pk=plan_pk(seller_id, plan_id), customer_id=cid))
