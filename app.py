@@ -1,8 +1,11 @@
 """Seller CRM: every route and event handler of the service, each delegating to chalicelib/."""
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
-from chalicelib.api import customers, handlers, service
+from chalicelib.api import catalog, customers, handlers, plans, service
+from chalicelib.api import delivery as delivery_api
+from chalicelib.api import segments as segments_api
+from chalicelib.api import tags as tags_api
 from chalicelib.api.middleware import contract
 from chalicelib.settings import settings
 
@@ -11,6 +14,14 @@ app.register_middleware(contract, "http")
 
 app.register_blueprint(service.bp)
 app.register_blueprint(customers.bp)
+app.register_blueprint(segments_api.bp)
+app.register_blueprint(catalog.bp)
+app.register_blueprint(plans.bp)
+app.register_blueprint(tags_api.bp)
+# Uploads arrive as raw bytes (base64 through API Gateway), so a file that is not UTF-8 is
+# refused by the importer with a 400 instead of being mangled on the way in.
+app.api.binary_types.extend(tags_api.CSV_TYPES)
+app.register_blueprint(delivery_api.bp)
 
 
 @app.on_sqs_message(queue=settings().queue_name("events"), batch_size=10)
@@ -19,3 +30,36 @@ def on_events(event):
     from chalicelib.services import reactions
 
     return handlers.process_sqs(event, reactions.handle_message)
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def daily_tag_rules(event):
+    """Time-based tag rules (churn risk, new-customer expiry) of every seller that has one."""
+    from chalicelib.api.common import now
+    from chalicelib.services import tag_rules
+
+    return tag_rules.run_daily_all(now())
+
+
+@app.on_sqs_message(queue=settings().queue_name("dispatch"), batch_size=1)
+def on_dispatch(event):
+    """A plan's send time came (send now, or its schedule fired): snapshot -> chunks."""
+    from chalicelib.delivery import dispatch
+
+    return handlers.process_sqs(event, dispatch.handle_message)
+
+
+@app.on_sqs_message(queue=settings().queue_name("delivery"), batch_size=10)
+def on_delivery(event):
+    """Chunks of recipients: claim, render, send, record (partial batch failures)."""
+    from chalicelib.delivery import worker
+
+    return handlers.process_sqs(event, worker.handle_message)
+
+
+@app.on_sqs_message(queue=settings().queue_name("metrics"), batch_size=10)
+def on_metrics(event):
+    """Counter facts folded into plan_stats, one guarded update per plan part per batch."""
+    from chalicelib.delivery import counters
+
+    return counters.handle_batch(event)

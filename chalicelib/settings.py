@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     # Chat channel: "local" stores into the inbox table; "http" posts to messaging_endpoint.
     chat_channel: str = "local"
     messaging_endpoint: str | None = None
+    # Delivery: recipients per chunk (one SQS message, one claim), how long a claim holds
+    # before another worker may take the chunk over, the role the scheduler assumes.
+    delivery_chunk_size: int = 250
+    delivery_lease_seconds: int = 120
+    messaging_timeout_seconds: float = 10.0
+    scheduler_role_arn: str | None = None   # default: infra's <prefix>scheduler-to-sqs role
     account_id: str = "123456789012"
     log_level: str = "INFO"
 

@@ -42,6 +42,13 @@ class CustomerPut(BaseModel):
 
 
 PROFILE_FIELDS = tuple(CustomerPut.model_fields)
+CUSTOMER_ID_MAX = 128
+
+
+def usable_customer_id(customer_id: str) -> bool:
+    """Ids as events carry them: 1-128 characters, no white space (longer ones can never
+    exist, so they are 404/400 before they reach the database's key-size limit)."""
+    return 0 < len(customer_id) <= CUSTOMER_ID_MAX and not any(c.isspace() for c in customer_id)
 
 
 def iso(ms: int | None) -> str | None:

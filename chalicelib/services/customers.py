@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.domain import aggregates, builtins
-from chalicelib.domain.customers import PROFILE_FIELDS, CustomerPut, view
-from chalicelib.domain.errors import NotFound, PreconditionFailed
+from chalicelib.domain.customers import PROFILE_FIELDS, CustomerPut, usable_customer_id, view
+from chalicelib.domain.errors import Invalid, NotFound, PreconditionFailed
 from chalicelib.domain.versions import check_version
+from chalicelib.settings import settings
 from chalicelib.store import customers as repo
 
 MAX_RETRIES = 20
@@ -37,6 +38,9 @@ def put(seller_id: str, customer_id: str, body: CustomerPut, now: datetime,
         expected_version: int | None = None) -> tuple[dict, bool]:
     """Apply the given fields; returns (customer, created). With ``expected_version`` (If-Match)
     a stale version is refused with 412 instead of retried."""
+    if not usable_customer_id(customer_id):
+        raise Invalid("customer_id must be 1-128 characters without spaces",
+                      [{"path": "customer_id", "message": "invalid id"}])
     fields = body.model_dump(exclude_unset=True)
     now_ms = aggregates.to_ms(now)
     for _ in range(MAX_RETRIES):
@@ -62,7 +66,7 @@ def put(seller_id: str, customer_id: str, body: CustomerPut, now: datetime,
 
 
 def get(seller_id: str, customer_id: str, now: datetime) -> dict:
-    item = repo.get(seller_id, customer_id)
+    item = repo.get(seller_id, customer_id) if usable_customer_id(customer_id) else None
     if item is None:
         raise NotFound(f"customer '{customer_id}' not found")
     return render(item, now, tag_names_of(seller_id, [item])[customer_id])
@@ -76,7 +80,7 @@ def list_page(seller_id: str, limit: int, cursor: dict | None, now: datetime,
     from chalicelib.services import segments
 
     keep = segments.customer_filter(seller_id, segment_id, tag, now)
-    shard, after = int((cursor or {}).get("s", 0)), (cursor or {}).get("a")
+    shard, after = _resume_point(cursor)
     found: list[repo.CustomerItem] = []
     while True:
         batch_size = limit if keep is None else max(limit * 2, 100)
@@ -91,6 +95,14 @@ def list_page(seller_id: str, limit: int, cursor: dict | None, now: datetime,
         if resume is None:
             return _render_all(seller_id, found, now), None
         shard, after = resume
+
+
+def _resume_point(cursor: dict | None) -> tuple[int, str | None]:
+    shard, after = (cursor or {}).get("s", 0), (cursor or {}).get("a")
+    if (not isinstance(shard, int) or not 0 <= shard < settings().customer_shards
+            or not (after is None or (isinstance(after, str) and usable_customer_id(after)))):
+        raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
+    return shard, after
 
 
 def _render_all(seller_id: str, items: list[repo.CustomerItem], now: datetime) -> list[dict]:

@@ -19,7 +19,11 @@ from chalicelib.store import queues
 EVENTS_PER_MESSAGE = 50
 
 # "module:function", imported when first needed (keeps the API's cold start light).
-SUBSCRIBERS: list[str] = []
+SUBSCRIBERS: list[str] = [
+    "chalicelib.services.tag_rules:on_events",
+    "chalicelib.delivery.engagement:on_events",
+    "chalicelib.services.catalog:on_events",
+]
 
 
 def publish(seller_id: str, events: list[dict]) -> None:

@@ -23,6 +23,9 @@ class QueueSpec:
 
 QUEUES: list[QueueSpec] = [
     QueueSpec("events", 180, 10, "ingested customer events for tag rules and automated triggers"),
+    QueueSpec("dispatch", 900, 1, "plans whose send time came: audience snapshot -> chunks"),
+    QueueSpec("delivery", 360, 10, "chunks of recipients of a plan to render and send"),
+    QueueSpec("metrics", 180, 10, "counter facts folded into plan_stats"),
 ]
 
 

@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+from chalicelib.store.catalog import ProductItem, VoucherClaimItem, VoucherItem
 from chalicelib.store.customers import CustomerItem
+from chalicelib.store.deliveries import ChunkItem, DeliveryRow
 from chalicelib.store.events import EventSeen, ShopEvent
+from chalicelib.store.imports import ImportItem, RateSlot
+from chalicelib.store.inbox import InboxItem
+from chalicelib.store.plan_stats import PlanStatsItem
 from chalicelib.store.plans import PlanItem
-from chalicelib.store.tags import TagItem
+from chalicelib.store.segments import SegmentItem
+from chalicelib.store.shop_settings import SettingsItem
+from chalicelib.store.tag_rules import RuleIndexItem, TagRuleItem
+from chalicelib.store.tags import TagAuditItem, TagItem, TagNameClaim, TagUsage
 
 TABLES = [
+    SegmentItem,
     CustomerItem,
     EventSeen,
     ShopEvent,
     TagItem,
+    TagNameClaim,
+    TagUsage,
+    TagAuditItem,
+    ImportItem,
+    RateSlot,
+    TagRuleItem,
+    RuleIndexItem,
     PlanItem,
+    ProductItem,
+    VoucherItem,
+    VoucherClaimItem,
+    SettingsItem,
+    ChunkItem,
+    DeliveryRow,
+    PlanStatsItem,
+    InboxItem,
 ]
 
 

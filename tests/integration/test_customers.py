@@ -91,3 +91,19 @@ def test_list_filters_by_built_in_segment(api):
     api.put("/v1/customers/other", {"name": "x"})
     r = api.get("/v1/customers?segment_id=new_followers")
     assert [c["customer_id"] for c in r.json["items"]] == ["fan"]
+
+
+def test_ids_that_cannot_exist_are_404_and_400_not_500(api):
+    long_id = "x" * 2000
+    assert api.get(f"/v1/customers/{long_id}").status_code == 404
+    r = api.put(f"/v1/customers/{long_id}", {"name": "x"})
+    assert r.status_code == 400 and r.json["error"]["details"][0]["path"] == "customer_id"
+
+
+@pytest.mark.parametrize("state", [{"s": "x"}, {"s": 99}, {"s": 0, "a": 5}, {"s": 0, "a": "y" * 500},
+                                   {"s": -1}])
+def test_tampered_cursors_are_400(api, state):
+    from chalicelib.api.routing import encode_cursor
+
+    r = api.get(f"/v1/customers?cursor={encode_cursor(state)}")
+    assert r.status_code == 400 and r.json["error"]["code"] == "validation_error"
