@@ -125,8 +125,18 @@ def policy() -> dict[str, Any]:
     ]}
 
 
+def gateway_resources() -> dict[str, Any]:
+    """API Gateway answers a path no route matches itself (403 "Missing Authentication Token",
+    echoing the Authorization header): make it a 404 in the error contract."""
+    body = ('{"error": {"code": "not_found", "message": "no such route", "details": []}}')
+    return {"NoSuchRouteResponse": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
+        "RestApiId": {"Ref": "RestAPI"}, "ResponseType": "MISSING_AUTHENTICATION_TOKEN",
+        "StatusCode": "404", "ResponseTemplates": {"application/json": body}}}}
+
+
 def build() -> dict[str, Any]:
-    resources = {**table_resources(), **queue_resources(), **scheduler_resources()}
+    resources = {**table_resources(), **queue_resources(), **scheduler_resources(),
+                 **gateway_resources()}
     for name, patch in event_source_patches().items():
         resources[name] = patch
     return {"Resources": resources}

@@ -5,15 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chalicelib.domain.errors import Invalid
 from chalicelib.domain.versions import check_version  # noqa: F401  (re-exported for routes)
 
+MAX_LIMIT = 200
+
+# "max 200": a larger limit is served as 200 rather than refused.
+Limit = Annotated[int, Field(ge=1, description=f"page size, at most {MAX_LIMIT} (larger is capped)"),
+                  AfterValidator(lambda v: min(v, MAX_LIMIT))]
+
 
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    limit: Limit = 50
     cursor: str | None = None
 
 

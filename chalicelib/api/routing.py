@@ -163,7 +163,9 @@ def endpoint(bp: Any, path: str, method: str, *, role: str | None = "viewer",
                 elif raw_body:
                     kwargs["raw"] = request.raw_body or b""
                 if query is not None:
-                    kwargs["query"] = validate(query, dict(request.query_params or {}))
+                    # `?segment_id=&limit=` means "not given", as front ends send empty fields
+                    given = {k: v for k, v in (request.query_params or {}).items() if v != ""}
+                    kwargs["query"] = validate(query, given)
                 if wants_request:
                     kwargs["request"] = request
                 result = fn(principal, **params, **kwargs) if role is not None else fn(**params, **kwargs)

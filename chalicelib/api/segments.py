@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chalicelib.api.common import ListQuery, if_match, now
+from chalicelib.api.common import Limit, ListQuery, if_match, now
 from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.errors import Invalid
 
@@ -18,26 +18,26 @@ RULE_DOC = "A rule of the segment grammar (API.md): all / any / not, segment, at
 
 
 class SegmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     name: Name
     rule: dict[str, Any] = Field(description=RULE_DOC)
 
 
 class SegmentPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     name: Name | None = None
     rule: dict[str, Any] | None = Field(default=None, description=RULE_DOC)
 
 
 class PreviewBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     rule: dict[str, Any] = Field(description=RULE_DOC)
     sample_size: Annotated[int, Field(ge=0, le=100)] = 20
 
 
 class Page(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    limit: Limit = 50
     cursor: str | None = None
 
 

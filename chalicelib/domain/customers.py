@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain import aggregates
 
@@ -25,16 +26,14 @@ def normalise_phone(raw: str, default_region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _e164(value: str) -> str:
-    return normalise_phone(value)
-
-
 class CustomerPut(BaseModel):
     """Body of PUT /v1/customers/{id}: fields left out keep their value; null clears one."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    phone: Annotated[str, AfterValidator(_e164),
-                     Field(description="E.164, or international format with a + prefix")] | None = None
+    # Normalised to E.164 by the service, which knows the shop's default region.
+    phone: Annotated[str, Field(min_length=1, max_length=40,
+                                description="E.164, international format, or national format "
+                                            "in the shop's default region")] | None = None
     age: Annotated[int, Field(ge=0, le=130)] | None = None
     gender: Gender | None = None
     region: Annotated[str, Field(min_length=1, max_length=100)] | None = None
@@ -42,6 +41,7 @@ class CustomerPut(BaseModel):
 
 
 PROFILE_FIELDS = tuple(CustomerPut.model_fields)
+CENTS = Decimal("0.01")
 CUSTOMER_ID_MAX = 128
 
 
@@ -72,7 +72,7 @@ def view(customer_id: str, profile: dict, agg: dict | None, tag_names: list[str]
         "unsubscribed": aggregates.is_unsubscribed(agg),
         "tags": sorted(tag_names),
         "segments": segments,
-        "stats": {"order_count": st.order_count, "total_paid": str(st.total_paid),
+        "stats": {"order_count": st.order_count, "total_paid": str(st.total_paid.quantize(CENTS)),
                   "first_order_at": iso(st.first_order_at),
                   "last_order_at": iso(st.last_order_at)},
     }

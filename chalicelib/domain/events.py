@@ -28,7 +28,7 @@ AwareTime = Annotated[datetime, AfterValidator(_aware)]
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     event_id: Id
     occurred_at: AwareTime
 

@@ -89,7 +89,7 @@ Locale = Annotated[str, Field(pattern=LOCALE_PATTERN)]
 
 class Audience(BaseModel):
     """Union of ``segment_ids``, narrowed by the ``tags`` filter, minus ``exclude_segment_ids``."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     segment_ids: list[SegmentId] = Field(default_factory=list, max_length=20)
     tags: dict[str, Any] | None = Field(
         default=None, description='a tags node of the segment grammar: {"any"|"all"|"none": [names]}')
@@ -98,7 +98,7 @@ class Audience(BaseModel):
 
 class Content(BaseModel):
     """A built-in template, or a text per locale (must include the shop's default locale)."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     template_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     text: dict[Locale, Text] | None = Field(default=None, max_length=50)
 
@@ -112,7 +112,7 @@ class Content(BaseModel):
 
 
 class VoucherChoice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     mode: Literal["chosen", "smart"]
     voucher_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
@@ -126,7 +126,7 @@ class VoucherChoice(BaseModel):
 
 
 class Button(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     type: Literal["product_list", "live", "cart"]
     target: Annotated[str, Field(min_length=1, max_length=500)] | None = None
 
@@ -143,7 +143,7 @@ ProductIds = Annotated[list[ProductId], Field(max_length=MAX_PRODUCTS)]
 
 class PlanCreate(BaseModel):
     """Body of POST /v1/plans (API.md "Plans")."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     name: Name
     kind: Kind = "one_off"
     audience: Audience | None = None
@@ -161,7 +161,7 @@ class PlanCreate(BaseModel):
 
 class PlanPatch(BaseModel):
     """Body of PATCH /v1/plans/{plan_id} (drafts only): the fields given replace the stored ones."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     name: Name | None = None
     audience: Audience | None = None
     channels: Channels | None = None
@@ -181,7 +181,7 @@ class PlanPatch(BaseModel):
 
 
 class SendTestBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     customer_id: Annotated[str, Field(min_length=1, max_length=128)]
 
 

@@ -44,7 +44,7 @@ HHMM = Annotated[str, AfterValidator(_hhmm)]
 
 class QuietHours(BaseModel):
     """A daily window in the shop's time zone; ``start`` > ``end`` spans midnight."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     start: HHMM = Field(description="HH:MM, shop time zone", examples=["22:00"])
     end: HHMM = Field(description="HH:MM, shop time zone", examples=["08:00"])
 
@@ -56,14 +56,14 @@ class QuietHours(BaseModel):
 
 
 class FrequencyCap(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     max_messages: int = Field(ge=1, le=1000)
     per_days: int = Field(ge=1, le=365)
 
 
 class SettingsPut(BaseModel):
     """Body of PUT /v1/settings: fields left out take their defaults."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     shop_name: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
         default=None, description="defaults to the seller id")
     timezone: Annotated[str, AfterValidator(_zone)] = "UTC"

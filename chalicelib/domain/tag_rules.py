@@ -16,19 +16,19 @@ CustomerEventType = Literal[tuple(sorted(CUSTOMER_EVENT_TYPES))]  # type: ignore
 
 
 class EventTrigger(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     event: CustomerEventType
 
 
 class DailyTrigger(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     daily: Literal[True]
 
 
 class TagRuleCreate(BaseModel):
     """Body of POST /v1/tag-rules. ``condition`` is a rule of the segment grammar, checked
     against the customer as stored after the event counts (or at the daily run)."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     name: Annotated[str, Field(min_length=1, max_length=100)]
     trigger: EventTrigger | DailyTrigger
     condition: dict[str, Any] | None = None

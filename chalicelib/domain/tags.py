@@ -57,7 +57,7 @@ NameList = Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_NAME
 
 class TagCreate(BaseModel):
     """Body of POST /v1/tags."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     name: TagName
     dimension: Dimension
     color: Color | None = None
@@ -67,7 +67,7 @@ class TagCreate(BaseModel):
 
 class TagPatch(BaseModel):
     """Body of PATCH /v1/tags/{tag_id}: fields left out keep their value."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     name: TagName | None = None
     dimension: Dimension | None = None
     color: Color | None = None
@@ -77,7 +77,7 @@ class TagPatch(BaseModel):
 
 class TagChange(BaseModel):
     """Body of POST /v1/customers/{customer_id}/tags."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     add: NameList = []
     remove: NameList = []
     reason: Annotated[str, Field(max_length=500)] | None = None
@@ -86,7 +86,7 @@ class TagChange(BaseModel):
 class BulkChange(BaseModel):
     """Body of POST /v1/tags/bulk: every customer matching ``filter`` (segment rule grammar)
     gets ``add`` and loses ``remove``."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     filter: dict[str, Any]
     add: NameList = []
     remove: NameList = []

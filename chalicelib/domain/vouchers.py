@@ -31,7 +31,7 @@ Moment = Annotated[datetime, AfterValidator(_plausible)]
 
 class ProductPut(BaseModel):
     """Body of PUT /v1/products/{product_id}: the whole product (create or replace)."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     name: Annotated[str, Field(min_length=1, max_length=200)]
     price: Money
     currency: Currency
@@ -40,7 +40,7 @@ class ProductPut(BaseModel):
 
 
 class Discount(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     type: Literal["percent", "amount"]
     value: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
 
@@ -59,7 +59,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 class VoucherCreate(BaseModel):
     """Body of POST /v1/vouchers."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     name: Annotated[str, Field(min_length=1, max_length=100)]
     kind: Literal["regular", "targeted", "private"]
     discount: Discount
@@ -86,14 +86,19 @@ class VoucherCreate(BaseModel):
         return self
 
 
+def audience_misfits(voucher: dict[str, Any], segment_ids: list[str]) -> list[str]:
+    """The part of ``misfits`` that holds whenever the plan is sent (checked on drafts too)."""
+    if voucher["kind"] == "targeted" and set(segment_ids) != {voucher["segment_id"]}:
+        return [f"targeted voucher is only for segment '{voucher['segment_id']}'; "
+                "the audience must be exactly that segment"]
+    return []
+
+
 def misfits(voucher: dict[str, Any], segment_ids: list[str], send_ms: int) -> list[str]:
     """Why a voucher cannot go with a plan sent at ``send_ms`` to ``segment_ids`` (empty when
     it fits). A targeted voucher is visible only to its segment, so the audience must be
     exactly that segment (a tag filter or exclusions only narrow it, which stays inside)."""
-    problems = []
-    if voucher["kind"] == "targeted" and set(segment_ids) != {voucher["segment_id"]}:
-        problems.append(f"targeted voucher is only for segment '{voucher['segment_id']}'; "
-                        "the audience must be exactly that segment")
+    problems = audience_misfits(voucher, segment_ids)
     if voucher.get("valid_from") is not None and send_ms < voucher["valid_from"]:
         problems.append("voucher is not valid yet at the send time")
     if voucher.get("valid_until") is not None and send_ms > voucher["valid_until"]:

@@ -45,6 +45,9 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
     logging.getLogger("werkzeug").setLevel(logging.ERROR)   # moto's per-request lines
     warnings.filterwarnings("ignore", message=".*HMAC key.*")  # the short local dev secret
 
+    from chalicelib.local.moto_fixes import atomic_item_writes
+
+    atomic_item_writes()
     moto_port = moto_port or free_port()
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()
@@ -61,6 +64,7 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
     from chalice.local import create_local_server
 
     from app import app
+    from chalicelib.local.gateway import use_contract_gateway
     from chalicelib.local.pollers import Poller, sqs_handlers
     from chalicelib.local.scheduler import SchedulerEmulator, create_group
     from chalicelib.store import queues, tables
@@ -72,8 +76,9 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
     stop = threading.Event()
     stack = Stack(api_url=f"http://{host}:{port}", moto_url=moto_url, stop=stop)
     stack.closers.append(moto.stop)
-    server = create_local_server(app, Config.create(chalice_stage="local", app_name="seller-crm"),
-                                 host, port)
+    config = Config.create(chalice_stage="local", app_name="seller-crm")
+    server = create_local_server(app, config, host, port)
+    use_contract_gateway(server, app, config)
     api = threading.Thread(target=server.serve_forever, name="api", daemon=True)
     api.start()
     stack.closers.append(server.shutdown)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.domain import aggregates, builtins
-from chalicelib.domain.customers import PROFILE_FIELDS, CustomerPut, usable_customer_id, view
+from chalicelib.domain.customers import (
+    PROFILE_FIELDS,
+    CustomerPut,
+    normalise_phone,
+    usable_customer_id,
+    view,
+)
 from chalicelib.domain.errors import Invalid, NotFound, PreconditionFailed
 from chalicelib.domain.versions import check_version
 from chalicelib.settings import settings
@@ -42,6 +48,14 @@ def put(seller_id: str, customer_id: str, body: CustomerPut, now: datetime,
         raise Invalid("customer_id must be 1-128 characters without spaces",
                       [{"path": "customer_id", "message": "invalid id"}])
     fields = body.model_dump(exclude_unset=True)
+    if fields.get("phone"):
+        from chalicelib.services import shop_settings
+
+        try:
+            fields["phone"] = normalise_phone(fields["phone"],
+                                              shop_settings.get(seller_id).default_region)
+        except ValueError as exc:
+            raise Invalid(f"phone: {exc}", [{"path": "phone", "message": str(exc)}]) from None
     now_ms = aggregates.to_ms(now)
     for _ in range(MAX_RETRIES):
         item = repo.get(seller_id, customer_id)

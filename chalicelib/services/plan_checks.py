@@ -59,11 +59,13 @@ def _voucher_problems(seller_id: str, plan: dict[str, Any], send_time: datetime,
     if found is None:
         return [{"path": "voucher.voucher_id",
                  "message": f"voucher '{choice['voucher_id']}' does not exist"}]
-    if not sending:   # validity and quantity are judged at the send time
-        return []
     segment_ids = (plan.get("audience") or {}).get("segment_ids") or []
-    return [{"path": "voucher", "message": problem} for problem in
-            vouchers.misfits(catalog_service.voucher_facts(found), segment_ids, to_ms(send_time))]
+    facts = catalog_service.voucher_facts(found)
+    # A draft already holds the audience a targeted voucher must match (API.md: else 400);
+    # validity and quantity are judged at the send time.
+    found_problems = (vouchers.misfits(facts, segment_ids, to_ms(send_time)) if sending
+                      else vouchers.audience_misfits(facts, segment_ids) if segment_ids else [])
+    return [{"path": "voucher", "message": problem} for problem in found_problems]
 
 
 def _product_problems(seller_id: str, product_ids: list[str]) -> list[dict]:

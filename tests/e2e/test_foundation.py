@@ -73,6 +73,12 @@ def test_bad_bodies_over_http_are_400_in_the_contract(http, data, content_type):
     assert r.status_code == 400 and r.json()["error"]["code"] == "validation_error"
 
 
+def test_an_unknown_path_is_a_404_in_the_contract_without_echoing_the_token(http):
+    r = http.call("GET", "/v1/no-such-thing")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert "Bearer" not in r.text
+
+
 def test_roles_and_tenants_over_http(http):
     http.call("PUT", "/v1/customers/c1", json={"name": "mine"})
     assert http.as_role("viewer").call("PUT", "/v1/customers/c1", json={"name": "x"}).status_code == 403

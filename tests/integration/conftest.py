@@ -33,6 +33,15 @@ def app(aws):
 
 
 @pytest.fixture
+def atomic_moto(monkeypatch):
+    """DynamoDB's conditional writes are atomic per item; moto's in-process backend needs a
+    lock for that (chalicelib/local/moto_fixes.py), as the local stack installs."""
+    from chalicelib.local.moto_fixes import atomic_item_writes
+
+    atomic_item_writes(monkeypatch.setattr)
+
+
+@pytest.fixture
 def seller():
     return f"s-{uuid.uuid4().hex[:10]}"
 

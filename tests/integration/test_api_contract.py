@@ -109,4 +109,21 @@ def test_another_sellers_customer_is_404(api):
 
 def test_the_seller_comes_from_the_token_not_the_body(api):
     r = api.put("/v1/customers/c1", {"name": "x", "seller_id": "victim"})
-    assert r.status_code == 400
+    assert r.status_code == 201
+    assert api.as_seller("victim").get("/v1/customers/c1").status_code == 404
+
+
+def test_a_get_body_can_be_sent_back_unchanged(api):
+    """API.md lets both sides add fields: request bodies ignore fields they do not know, so
+    the front end can PUT/PATCH what it read."""
+    settings = api.get("/v1/settings").json
+    assert api.put("/v1/settings", {**settings, "timezone": "Asia/Bangkok"}).status_code == 200
+    customer = api.put("/v1/customers/c1", {"name": "x"}).json
+    assert api.put("/v1/customers/c1", {**customer, "name": "y"}).status_code == 200
+    seg = api.post("/v1/segments", {"name": "s", "rule": {"segment": "loyal"}}).json
+    r = api.patch(f"/v1/segments/{seg['segment_id']}", {**seg, "name": "t"})
+    assert r.status_code == 200 and r.json["name"] == "t"
+    event = {"event_id": "e1", "type": "payment_started", "customer_id": "c1",
+             "occurred_at": "2026-11-20T00:00:00Z", "order_id": "o1", "amount": "5.00",
+             "currency": "THB"}
+    assert api.post("/v1/events", {"events": [event]}).json["accepted"] == 1

@@ -178,7 +178,7 @@ def test_a_crash_after_the_customer_write_loses_nothing_and_double_counts_nothin
     assert store.seen(api.seller_id, ["e1"]) == {"e1"}
 
 
-def test_concurrent_calls_for_one_customer_lose_no_event(api):
+def test_concurrent_calls_for_one_customer_lose_no_event(api, atomic_moto):
     from concurrent.futures import ThreadPoolExecutor
 
     def send(i):

@@ -208,22 +208,12 @@ def test_duplicate_dispatch_of_a_dispatched_plan_changes_nothing(api, app):
 def test_two_workers_racing_for_one_chunk_send_it_once(api, app, monkeypatch):
     import threading
 
-    from moto.dynamodb.models import DynamoDBBackend
-
     from chalicelib.delivery import channels, worker
+    from chalicelib.local.moto_fixes import atomic_item_writes
     from chalicelib.settings import settings
 
-    # DynamoDB applies a conditional write atomically per item; moto's in-process backend
-    # does not lock, so two threads could both pass a condition. Give moto that atomicity.
-    lock = threading.Lock()
-    for name in ("update_item", "put_item"):
-        original_op = getattr(DynamoDBBackend, name)
-
-        def atomic(self, *args, _op=original_op, **kwargs):
-            with lock:
-                return _op(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, atomic)
+    # DynamoDB applies a conditional write atomically per item; moto needs a lock for that.
+    atomic_item_writes(monkeypatch.setattr)
     monkeypatch.setattr(settings(), "delivery_chunk_size", 50)
     ids = seed_followers(api, 6)
     plan = create_plan(api)

@@ -48,7 +48,6 @@ def test_settings_keep_region_upper_case_and_frequency_cap(api):
     ({"frequency_cap": {"max_messages": 2}}, "frequency_cap.per_days"),
     ({"attribution_window_days": 0}, "attribution_window_days"),
     ({"shop_name": ""}, "shop_name"),
-    ({"colour": "red"}, "colour"),
 ])
 def test_settings_refuse_bad_values_naming_the_field(api, body, path):
     r = api.put("/v1/settings", body)

@@ -35,6 +35,14 @@ def test_every_sqs_event_source_reports_batch_item_failures():
                 "ReportBatchItemFailures"]
 
 
+def test_unmatched_paths_are_a_404_in_the_contract_on_api_gateway():
+    import json
+
+    res = build()["Resources"]["NoSuchRouteResponse"]["Properties"]
+    assert res["StatusCode"] == "404" and res["ResponseType"] == "MISSING_AUTHENTICATION_TOKEN"
+    assert json.loads(res["ResponseTemplates"]["application/json"])["error"]["code"] == "not_found"
+
+
 def test_the_policy_is_scoped_to_this_stage():
     prefix = settings().prefix
     for statement in policy()["Statement"]:

@@ -26,7 +26,7 @@ def test_a_put_leaving_fields_out_gives_their_defaults():
     {"timezone": "Asia/Atlantis"}, {"timezone": ""}, {"default_locale": "1x"},
     {"default_region": "ZZ"}, {"quiet_hours": {"start": "7:00", "end": "08:00"}},
     {"quiet_hours": {"start": "10:00"}}, {"frequency_cap": {"max_messages": 1, "per_days": 0}},
-    {"attribution_window_days": 91}, {"unknown": True},
+    {"attribution_window_days": 91},
 ])
 def test_bad_settings_are_refused(body):
     with pytest.raises(ValidationError):
