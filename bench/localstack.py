@@ -68,17 +68,19 @@ class RequestCounter:
         return sum(self.counts.values())
 
 
-def process_ratio(cmd_a: list[str], cmd_b: list[str], runs: int = 7) -> tuple[float, float, float]:
+def process_ratio(cmd_a: list[str], cmd_b: list[str], runs: int = 9,
+                  env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Median wall time of two whole-process commands, run alternately; returns (a, b, a/b median
     of the pairwise ratios)."""
     a_times, b_times, ratios = [], [], []
-    subprocess.run(cmd_a, capture_output=True)
-    subprocess.run(cmd_b, capture_output=True)
+    full_env = {**os.environ, **(env or {})}
+    subprocess.run(cmd_a, capture_output=True, env=full_env)
+    subprocess.run(cmd_b, capture_output=True, env=full_env)
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run(cmd_a, capture_output=True, check=True)
+        subprocess.run(cmd_a, capture_output=True, check=True, env=full_env)
         t1 = time.perf_counter()
-        subprocess.run(cmd_b, capture_output=True, check=True)
+        subprocess.run(cmd_b, capture_output=True, check=True, env=full_env)
         t2 = time.perf_counter()
         a_times.append(t1 - t0)
         b_times.append(t2 - t1)

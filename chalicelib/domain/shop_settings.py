@@ -9,7 +9,6 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
@@ -27,6 +26,8 @@ def _zone(value: str) -> str:
 def _region(value: str) -> str:
     # The region is used to read phone numbers without a country code, so it must be
     # one phonenumbers knows.
+    import phonenumbers  # on first use: keeps the API's cold import light
+
     upper = value.upper()
     if upper not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(f"unknown region '{value}' (ISO 3166 alpha-2, e.g. TH)")
