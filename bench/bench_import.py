@@ -6,10 +6,8 @@ same moto server."""
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -39,18 +37,10 @@ def messy_csv(rows: int, seed: int = 11) -> tuple[str, int]:
 
 
 def start_stack() -> tuple[subprocess.Popen, str, str]:
-    from chalicelib.local.stack import free_port
+    from chalicelib.local.spawn import spawn
 
-    port, moto_port = free_port(), free_port()
-    env = {**os.environ, "CRM_PORT": str(port), "CRM_MOTO_PORT": str(moto_port),
-           "PYTHONUNBUFFERED": "1", "CRM_STAGE": "benchimport"}
-    env.pop("AWS_ENDPOINT_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local", "--no-demo"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in proc.stdout:
-        if "READY" in line:
-            break
-    return proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}"
+    started = spawn("--no-demo", stage="benchimport")
+    return started.proc, started.base, started.moto_url
 
 
 class Shop:

@@ -3,9 +3,6 @@ over HTTP as the front end would."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,33 +14,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def stack():
-    from chalicelib.local.stack import free_port
-
-    port, moto_port = free_port(), free_port()
-    env = {**os.environ, "CRM_PORT": str(port), "CRM_MOTO_PORT": str(moto_port),
-           "PYTHONUNBUFFERED": "1", "CRM_STAGE": "local"}
-    env.pop("AWS_ENDPOINT_URL", None)
     import tempfile
 
+    from chalicelib.local.spawn import spawn
+
     log = tempfile.NamedTemporaryFile("w", prefix="e2e-stack-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=log, text=True)
-    lines = []
-    deadline = time.time() + 180
-    for line in proc.stdout:
-        lines.append(line)
-        if "READY" in line or time.time() > deadline:
-            break
-    if proc.poll() is not None or not any("READY" in line for line in lines):
-        proc.kill()
-        raise RuntimeError("local stack did not start:\n" + "".join(lines))
-    base = f"http://127.0.0.1:{port}"
-    yield {"base": base, "banner": "".join(lines), "proc": proc}
-    proc.send_signal(2)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    started = spawn(stderr=log)
+    yield {"base": started.base, "banner": started.banner, "proc": started.proc}
+    started.stop(timeout=20)
     log.close()
 
 

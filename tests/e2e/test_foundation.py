@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-
-from tests.e2e.conftest import ROOT
 
 BUILTINS = ["potential_new", "recent", "repeat", "loyal", "lapsed", "new_followers",
             "active_followers"]
@@ -87,19 +81,11 @@ def test_roles_and_tenants_over_http(http):
 
 
 def test_ctrl_c_stops_everything_it_started():
-    from chalicelib.local.stack import free_port
+    from chalicelib.local.spawn import spawn
 
-    port = free_port()
-    env = {**os.environ, "CRM_PORT": str(port), "PYTHONUNBUFFERED": "1"}
-    env.pop("AWS_ENDPOINT_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local", "--no-demo"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in proc.stdout:
-        if "READY" in line:
-            break
-    assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=90) == 0
+    started = spawn("--no-demo")
+    assert requests.get(f"{started.base}/health", timeout=5).status_code == 200
+    assert started.stop(timeout=90) == 0          # SIGINT, as Ctrl-C sends
     time.sleep(0.2)
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        requests.get(f"{started.base}/health", timeout=2)
