@@ -26,9 +26,12 @@ def main(argv: list[str] | None = None) -> int:
 
         summary = load()
         print(f"demo shop     seller 'demo': {summary}", flush=True)
+    from datetime import UTC, datetime
+
     from chalicelib.api.auth import mint_token
 
     token = mint_token("demo", "owner", sub="demo-owner")
+    today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"\nDev token (seller demo, role owner, 30 days):\n  export TOKEN={token}\n")
     print("Try:")
     print(f"  curl -s {stack.api_url}/health")
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f'  curl -s -H "Authorization: Bearer $TOKEN" {stack.api_url}/v1/customers/demo-c0001')
     print(f'  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" '
           f'{stack.api_url}/v1/events -d \'{{"events":[{{"event_id":"try-1","type":"followed",'
-          f'"customer_id":"demo-c0001","occurred_at":"2026-11-01T10:00:00Z"}}]}}\'')
+          f'"customer_id":"demo-c0001","occurred_at":"{today}"}}]}}\'')
     print("\nREADY (Ctrl-C stops everything)", flush=True)
 
     done = threading.Event()
