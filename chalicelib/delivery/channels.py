@@ -67,16 +67,16 @@ class HttpChat:
         import requests
 
         out: dict[str, str | None] = {}
-        with requests.Session() as session:
-            for m in messages:
-                try:
-                    reply = session.post(self.endpoint, json=_payload(m), timeout=self.timeout,
-                                         headers={"Idempotency-Key": m.key})
-                except requests.RequestException as exc:
-                    raise TransientChannelError(f"messaging endpoint unreachable: {exc}") from exc
-                if reply.status_code >= 500 or reply.status_code == 429:
-                    raise TransientChannelError(f"messaging endpoint answered {reply.status_code}")
-                out[m.key] = None if reply.status_code < 400 else f"rejected_{reply.status_code}"
+        session = _http_session()   # pooled per process: connections reused across chunks
+        for m in messages:
+            try:
+                reply = session.post(self.endpoint, json=_payload(m), timeout=self.timeout,
+                                     headers={"Idempotency-Key": m.key})
+            except requests.RequestException as exc:
+                raise TransientChannelError(f"messaging endpoint unreachable: {exc}") from exc
+            if reply.status_code >= 500 or reply.status_code == 429:
+                raise TransientChannelError(f"messaging endpoint answered {reply.status_code}")
+            out[m.key] = None if reply.status_code < 400 else f"rejected_{reply.status_code}"
         return out
 
 
@@ -89,6 +89,18 @@ class Unsupported:
     def send(self, messages: list[OutMessage]) -> dict[str, str | None]:
         log(logger, "channel not supported yet", channel=self.name, messages=len(messages))
         return {m.key: "channel_not_supported" for m in messages}
+
+
+_session: Any = None
+
+
+def _http_session() -> Any:
+    global _session
+    if _session is None:
+        import requests
+
+        _session = requests.Session()
+    return _session
 
 
 def _payload(m: OutMessage) -> dict[str, Any]:
