@@ -12,16 +12,17 @@ from typing import Any
 from chalicelib.domain import plans as rules
 from chalicelib.domain.aggregates import to_ms
 from chalicelib.domain.customers import iso
-from chalicelib.domain.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from chalicelib.domain.errors import Conflict, Invalid, NotFound
 from chalicelib.domain.plans import PlanCreate, PlanPatch
 from chalicelib.domain.shop_settings import ShopSettings
+from chalicelib.domain.versions import check_version
 from chalicelib.logs import get_logger, log
 from chalicelib.services import plan_checks
 from chalicelib.store import plans as repo
+from chalicelib.store.versioning import retry_on_conflict
 
 logger = get_logger("plans")
 SUPPORTED_KINDS = ("one_off",)
-MAX_RETRIES = 10
 PLAN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 FORM_FIELDS = ("name", "kind", "audience", "channels", "content", "voucher", "product_ids",
                "button", "send_at", "trigger")
@@ -213,12 +214,11 @@ def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int |
     it the change is re-applied on the latest version, so concurrent edits lose nothing."""
     given = body.model_fields_set
     cfg = _settings(seller_id)
-    for _ in range(MAX_RETRIES):
+
+    def attempt(_: int) -> repo.PlanItem:
         item = _get(seller_id, plan_id)
         rules.check_action(item.kind, item.status, "edit")
-        if expected_version is not None and expected_version != item.version:
-            raise PreconditionFailed(f"version {expected_version} is stale; "
-                                     f"current is {item.version}")
+        check_version(expected_version, item.version)
         for name in given:
             if name == "send_at":
                 send_at = rules.to_utc(body.send_at, cfg.timezone)
@@ -227,14 +227,10 @@ def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int |
                 setattr(item, name, _plain(getattr(body, name)))
         item.updated_at = to_ms(now)
         plan_checks.validate(seller_id, _form(item), cfg, now, sending=False)
-        try:
-            repo.save(item)
-        except repo.VersionConflict:
-            if expected_version is not None:
-                raise PreconditionFailed("the plan changed meanwhile; re-read it") from None
-            continue
-        return view(item)
-    raise PreconditionFailed("the plan kept changing; re-read it")
+        repo.save(item)
+        return item
+
+    return view(retry_on_conflict(attempt, what=f"plan '{plan_id}'", if_match=expected_version))
 
 
 def test_send(seller_id: str, plan_id: str, customer_id: str, now: datetime) -> dict[str, Any]:
