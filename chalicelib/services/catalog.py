@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 
-from chalicelib.domain import aggregates
+from chalicelib.domain import aggregates, vouchers
 from chalicelib.domain.customers import iso
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.vouchers import ProductPut, VoucherCreate
+from chalicelib.settings import settings
 from chalicelib.store import catalog as repo
 from chalicelib.store.versioning import retry_on_conflict
 
@@ -77,7 +77,7 @@ def new_id(prefix: str, now_ms: int) -> str:
 
 def shop_code(voucher_id: str) -> str:
     # Readable, stable code for a regular/targeted voucher (private codes are per recipient).
-    return "V" + hashlib.sha256(voucher_id.encode()).hexdigest()[:9].upper()
+    return vouchers.shop_code(voucher_id, secret=settings().voucher_key())
 
 
 def create_voucher(seller_id: str, body: VoucherCreate, actor: str, now: datetime) -> dict:
