@@ -10,6 +10,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+LOCAL_VOUCHER_SECRET = "local-voucher-secret"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
@@ -27,6 +29,9 @@ class Settings(BaseSettings):
     # Chat channel: "local" stores into the inbox table; "http" posts to messaging_endpoint.
     chat_channel: str = "local"
     messaging_endpoint: str | None = None
+    # Key of the HMAC that derives voucher codes (CRM_VOUCHER_SECRET); only the local stage
+    # has a default, any other stage must be given one (see voucher_key).
+    voucher_secret: str | None = None
     # Delivery: recipients per chunk (one SQS message, one claim), how long a claim holds
     # before another worker may take the chunk over, the role the scheduler assumes.
     delivery_chunk_size: int = 250
@@ -52,6 +57,15 @@ class Settings(BaseSettings):
 
     def queue_arn(self, short: str) -> str:
         return f"arn:aws:sqs:{self.region}:{self.account_id}:{self.queue_name(short)}"
+
+    def voucher_key(self) -> bytes:
+        """The voucher-code HMAC key. Outside the local stage a missing secret, or the local
+        default, is refused: codes anyone could compute would be free vouchers."""
+        if self.stage == "local":
+            return (self.voucher_secret or LOCAL_VOUCHER_SECRET).encode()
+        if not self.voucher_secret or self.voucher_secret == LOCAL_VOUCHER_SECRET:
+            raise ValueError(f"CRM_VOUCHER_SECRET must be set on stage '{self.stage}'")
+        return self.voucher_secret.encode()
 
 
 @lru_cache(maxsize=1)

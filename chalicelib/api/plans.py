@@ -110,10 +110,20 @@ def resume_plan(p, plan_id):
 
 @endpoint(bp, "/v1/plans/{plan_id}/test-send", "POST", role="operator", body=SendTestBody)
 def test_send_plan(p, plan_id, body):
-    """Send the message to one customer, marked test (counts in no figure)."""
+    """Send the message to one customer, marked test (counts in no figure); blocked or
+    unsubscribed -> 409, more than 10 per plan per rolling hour -> 429 with Retry-After."""
     from chalicelib.services import plans
 
-    return plans.test_send(p.seller_id, plan_id, body.customer_id, now())
+    return plans.test_send(p.seller_id, plan_id, body.customer_id, p.user_id, now())
+
+
+@endpoint(bp, "/v1/plans/{plan_id}/history", "GET", query=ListQuery)
+def plan_history(p, plan_id, query):
+    """The plan's history (every test send, refused ones too), newest first."""
+    from chalicelib.services import plans
+
+    items, nxt = plans.history(p.seller_id, plan_id, query.limit, cursor_id(query.cursor, "b"))
+    return {"items": items, "next_cursor": encode_cursor({"b": nxt} if nxt else None)}
 
 
 @endpoint(bp, "/v1/templates", "GET", query=TemplateQuery)

@@ -124,10 +124,10 @@ def compose(plan: plans.PlanItem, ctx: dict[str, Any], customer_id: str, name: s
 
     voucher, shown, voucher_text = ctx["voucher"], None, ""
     if voucher is not None:
-        # A private voucher is issued per recipient: its code is derived from the delivery
+        # A private voucher is issued per recipient: its code is an HMAC of the delivery
         # key, so a retry shows the same code. {voucher} shows that code, else the name.
-        code = rules.voucher_code(key, voucher.voucher_id) if voucher.kind == "private" \
-            else voucher.code
+        code = rules.voucher_code(key, voucher.voucher_id, secret=settings().voucher_key()) \
+            if voucher.kind == "private" else voucher.code
         shown = {"voucher_id": voucher.voucher_id, **({"code": code} if code else {})}
         voucher_text = code if voucher.kind == "private" else voucher.name
     values = {"name": name or "", "shop": ctx["shop"].shop_name, "product": ctx["product"],

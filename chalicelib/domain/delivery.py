@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,10 +44,12 @@ def message_id(key: str) -> str:
     return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def voucher_code(key: str, voucher_id: str) -> str:
-    """A private voucher's code for one recipient: derived from the delivery key, so a retry
-    issues the same code, and unique per recipient (80 bits of a hash)."""
-    digest = hashlib.sha256(f"{voucher_id}|{key}".encode()).digest()
+def voucher_code(key: str, voucher_id: str, *, secret: bytes) -> str:
+    """A private voucher's code for one recipient: an HMAC-SHA256 under the server's voucher
+    secret of the voucher id and the delivery key, so a retry issues the same code, each
+    recipient gets their own (80 bits), and nobody who knows the (public) ids can compute
+    another recipient's code without the secret."""
+    digest = hmac.new(secret, f"{voucher_id}|{key}".encode(), hashlib.sha256).digest()
     return "PV" + base64.b32encode(digest[:10]).decode().rstrip("=")
 
 

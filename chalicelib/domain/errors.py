@@ -37,6 +37,10 @@ class Conflict(DomainError):
     status, code = 409, "conflict"
 
 
+class KeptChanging(Conflict):
+    """A read-modify-write lost every attempt to concurrent writers: 409, never a 500."""
+
+
 class PreconditionFailed(DomainError):
     status, code = 412, "precondition_failed"
 

@@ -185,6 +185,30 @@ class SendTestBody(BaseModel):
     customer_id: Annotated[str, Field(min_length=1, max_length=128)]
 
 
+# ----- test sends (API.md: consent first, at most 10 per plan per rolling hour) -------------
+
+TEST_SENDS_PER_HOUR = 10
+TEST_SEND_WINDOW_MS = 3_600_000
+
+
+def consent_refusal(blocked: bool, unsubscribed: bool) -> str | None:
+    """Why a customer may not get even a test send (a real message to a real person): they
+    blocked the shop or unsubscribed. None when they may."""
+    return "blocked" if blocked else "unsubscribed" if unsubscribed else None
+
+
+def refused_test_send(customer_id: str, reason: str) -> Conflict:
+    """The 409 for a test send to a customer who withdrew consent."""
+    verb = "blocked the shop" if reason == "blocked" else "unsubscribed"
+    return Conflict(f"customer '{customer_id}' {verb}; no test send goes to them",
+                    [_detail("customer_id", reason)])
+
+
+def retry_after_seconds(wait_ms: int) -> int:
+    """Whole seconds (at least 1, rounded up) until a rate-limit slot frees up."""
+    return max(1, -(-wait_ms // 1000))
+
+
 def to_utc(send_at: datetime | None, timezone: str) -> datetime | None:
     """A send time in UTC; one given without an offset is read in the shop's time zone
     (SPEC.md: a scheduled time is given in the shop's time zone)."""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 
-from chalicelib.domain import aggregates
+from chalicelib.domain import aggregates, vouchers
 from chalicelib.domain.customers import iso
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.vouchers import ProductPut, VoucherCreate
+from chalicelib.settings import settings
 from chalicelib.store import catalog as repo
+from chalicelib.store.versioning import retry_on_conflict
 
 
 def product_view(item: repo.ProductItem) -> dict:
@@ -25,19 +26,20 @@ def put_product(seller_id: str, product_id: str, body: ProductPut, now: datetime
                 ) -> tuple[dict, bool]:
     """Create or replace a product; returns (product, created)."""
     now_ms = aggregates.to_ms(now)
-    for _ in range(10):
+
+    def attempt(_: int) -> tuple[repo.ProductItem, bool]:
+        # A concurrent PUT: ours is applied on top of it (PUT replaces anyway).
         item = repo.get_product(seller_id, product_id)
         created = item is None
-        if created:
+        if item is None:
             item = repo.ProductItem(seller_id=seller_id, product_id=product_id, created_at=now_ms)
         item.name, item.price, item.currency = body.name, str(body.price), body.currency
         item.image_url, item.stock, item.updated_at = body.image_url, body.stock, now_ms
-        try:
-            repo.save_product(item)
-        except repo.VersionConflict:
-            continue   # a concurrent PUT: apply ours on top of it (PUT replaces anyway)
-        return product_view(item), created
-    raise RuntimeError("product kept changing under us")
+        repo.save_product(item)
+        return item, created
+
+    item, created = retry_on_conflict(attempt, what=f"product '{product_id}'")
+    return product_view(item), created
 
 
 def get_product(seller_id: str, product_id: str) -> dict:
@@ -75,7 +77,7 @@ def new_id(prefix: str, now_ms: int) -> str:
 
 def shop_code(voucher_id: str) -> str:
     # Readable, stable code for a regular/targeted voucher (private codes are per recipient).
-    return "V" + hashlib.sha256(voucher_id.encode()).hexdigest()[:9].upper()
+    return vouchers.shop_code(voucher_id, secret=settings().voucher_key())
 
 
 def create_voucher(seller_id: str, body: VoucherCreate, actor: str, now: datetime) -> dict:

@@ -12,12 +12,11 @@ from chalicelib.domain.customers import (
     usable_customer_id,
     view,
 )
-from chalicelib.domain.errors import Invalid, NotFound, PreconditionFailed
+from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.versions import check_version
 from chalicelib.settings import settings
 from chalicelib.store import customers as repo
-
-MAX_RETRIES = 20
+from chalicelib.store.versioning import retry_on_conflict
 
 
 def tag_names_of(seller_id: str, items: list) -> dict[str, list[str]]:
@@ -57,26 +56,25 @@ def put(seller_id: str, customer_id: str, body: CustomerPut, now: datetime,
         except ValueError as exc:
             raise Invalid(f"phone: {exc}", [{"path": "phone", "message": str(exc)}]) from None
     now_ms = aggregates.to_ms(now)
-    for _ in range(MAX_RETRIES):
+
+    def attempt(_: int) -> tuple[repo.CustomerItem, bool]:
         item = repo.get(seller_id, customer_id)
         created = item is None
         if expected_version is not None:
             check_version(expected_version, 0 if item is None else item.version)
-        if created:
+        if item is None:
             item = repo.new_item(seller_id, customer_id, now_ms)
         for name, value in fields.items():
             setattr(item, name, value)
         if "phone" in fields:
             item.seller_phone = f"{seller_id}#{item.phone}" if item.phone else None
         item.updated_at = now_ms
-        try:
-            repo.save(item)
-        except repo.VersionConflict:
-            if expected_version is not None:
-                raise PreconditionFailed("the customer changed since that version") from None
-            continue
-        return render(item, now, tag_names_of(seller_id, [item])[customer_id]), created
-    raise RuntimeError("customer kept changing under us")
+        repo.save(item)
+        return item, created
+
+    item, created = retry_on_conflict(attempt, what=f"customer '{customer_id}'",
+                                      if_match=expected_version)
+    return render(item, now, tag_names_of(seller_id, [item])[customer_id]), created
 
 
 def get(seller_id: str, customer_id: str, now: datetime) -> dict:

@@ -23,8 +23,7 @@ from chalicelib.services import reactions
 from chalicelib.settings import settings
 from chalicelib.store import customers as repo
 from chalicelib.store import events as event_store
-
-MAX_RETRIES = 25
+from chalicelib.store.versioning import retry_on_conflict
 
 
 def _describe(exc: ValidationError) -> str:
@@ -51,9 +50,10 @@ def _apply_to_customer(seller_id: str, customer_id: str, events: list, now_ms: i
                        item: repo.CustomerItem | None) -> tuple[list, list]:
     """Apply the events not yet in the customer's id ring; returns (applied, recovered):
     recovered ones were applied by an earlier call that stopped before recording them."""
-    for attempt in range(MAX_RETRIES):
-        if attempt:
-            item = repo.get(seller_id, customer_id)
+    first = item
+
+    def attempt(n: int) -> tuple[list, list]:
+        item = first if n == 0 else repo.get(seller_id, customer_id)
         if item is None:
             item = repo.new_item(seller_id, customer_id, now_ms)
         agg = item.agg or aggregates.empty()
@@ -67,12 +67,10 @@ def _apply_to_customer(seller_id: str, customer_id: str, events: list, now_ms: i
         aggregates.remember_ids(agg, [e.event_id for e in fresh])
         aggregates.prune(agg, now_ms)
         item.agg, item.updated_at = agg, now_ms
-        try:
-            repo.save(item)
-            return fresh, recovered
-        except repo.VersionConflict:
-            continue
-    raise RuntimeError(f"customer {customer_id} kept changing under us")
+        repo.save(item)
+        return fresh, recovered
+
+    return retry_on_conflict(attempt, what=f"customer '{customer_id}'")
 
 
 def ingest(seller_id: str, raw: list[Any], now: datetime) -> dict:

@@ -9,19 +9,24 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain import aggregates
 from chalicelib.domain import plans as rules
 from chalicelib.domain.aggregates import to_ms
 from chalicelib.domain.customers import iso
-from chalicelib.domain.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from chalicelib.domain.errors import Conflict, Invalid, NotFound, RateLimited
 from chalicelib.domain.plans import PlanCreate, PlanPatch
 from chalicelib.domain.shop_settings import ShopSettings
+from chalicelib.domain.versions import check_version
 from chalicelib.logs import get_logger, log
 from chalicelib.services import plan_checks
 from chalicelib.store import plans as repo
+from chalicelib.store.versioning import retry_on_conflict
 
 logger = get_logger("plans")
 SUPPORTED_KINDS = ("one_off",)
-MAX_RETRIES = 10
+# Refused test sends are kept in the history this long (the sent ones for good), so a client
+# hammering a refusal cannot grow a plan's history without bound.
+REFUSED_KEPT_S = 90 * 86400
 PLAN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 FORM_FIELDS = ("name", "kind", "audience", "channels", "content", "voucher", "product_ids",
                "button", "send_at", "trigger")
@@ -213,12 +218,11 @@ def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int |
     it the change is re-applied on the latest version, so concurrent edits lose nothing."""
     given = body.model_fields_set
     cfg = _settings(seller_id)
-    for _ in range(MAX_RETRIES):
+
+    def attempt(_: int) -> repo.PlanItem:
         item = _get(seller_id, plan_id)
         rules.check_action(item.kind, item.status, "edit")
-        if expected_version is not None and expected_version != item.version:
-            raise PreconditionFailed(f"version {expected_version} is stale; "
-                                     f"current is {item.version}")
+        check_version(expected_version, item.version)
         for name in given:
             if name == "send_at":
                 send_at = rules.to_utc(body.send_at, cfg.timezone)
@@ -227,26 +231,65 @@ def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int |
                 setattr(item, name, _plain(getattr(body, name)))
         item.updated_at = to_ms(now)
         plan_checks.validate(seller_id, _form(item), cfg, now, sending=False)
-        try:
-            repo.save(item)
-        except repo.VersionConflict:
-            if expected_version is not None:
-                raise PreconditionFailed("the plan changed meanwhile; re-read it") from None
-            continue
-        return view(item)
-    raise PreconditionFailed("the plan kept changing; re-read it")
+        repo.save(item)
+        return item
+
+    return view(retry_on_conflict(attempt, what=f"plan '{plan_id}'", if_match=expected_version))
 
 
-def test_send(seller_id: str, plan_id: str, customer_id: str, now: datetime) -> dict[str, Any]:
-    """Send the plan's message to one customer, marked ``test`` (counts in no figure)."""
+def test_send(seller_id: str, plan_id: str, customer_id: str, actor: str, now: datetime
+              ) -> dict[str, Any]:
+    """Send the plan's message to one customer, marked ``test`` (counts in no figure).
+
+    A customer who blocked or unsubscribed -> 409; more than ``TEST_SENDS_PER_HOUR`` per plan
+    in a rolling hour -> 429 with Retry-After. Refused ones take no slot; every one that got
+    this far (sent or refused) is written to the plan's history with the actor."""
     from chalicelib.delivery import worker
-    from chalicelib.store import customers
+    from chalicelib.store import customers, plan_history
+    from chalicelib.store import imports as rate_slots  # the rolling-hour slots
 
     item = _get(seller_id, plan_id)
     rules.check_action(item.kind, item.status, "test_send")
     if not item.content:
         raise Invalid("the plan has no content yet",
                       [{"path": "content", "message": "a template_id or a text is required"}])
-    if customers.get(seller_id, customer_id) is None:
+    customer = customers.get(seller_id, customer_id)
+    if customer is None:
         raise NotFound(f"customer '{customer_id}' not found")
-    return worker.send_test(seller_id, plan_id, customer_id, now)
+    now_ms = to_ms(now)
+
+    def note(outcome: str, **fields: Any) -> None:
+        plan_history.record(seller_id, plan_id, now_ms, actor, "test_send", outcome,
+                            customer_id=customer_id, **fields)
+
+    agg = customer.agg or aggregates.empty()
+    refusal = rules.consent_refusal(aggregates.is_blocked(agg), aggregates.is_unsubscribed(agg))
+    if refusal is not None:
+        note(refusal, keep_seconds=REFUSED_KEPT_S)
+        raise rules.refused_test_send(customer_id, refusal)
+    limit, window = f"test_send:{plan_id}", rules.TEST_SEND_WINDOW_MS
+    slot = rate_slots.take_slot(seller_id, limit, rules.TEST_SENDS_PER_HOUR, window, now_ms)
+    if slot is None:
+        wait = rate_slots.wait_ms(seller_id, limit, rules.TEST_SENDS_PER_HOUR, now_ms)
+        note("rate_limited", keep_seconds=REFUSED_KEPT_S)
+        raise RateLimited(f"at most {rules.TEST_SENDS_PER_HOUR} test sends per plan per hour",
+                          rules.retry_after_seconds(wait))
+    try:
+        sent = worker.send_test(seller_id, plan_id, customer_id, now)
+    except Exception:
+        # Nothing went out: the slot is given back, so only test sends that happened count.
+        rate_slots.release_slot(seller_id, limit, slot, now_ms + window)
+        raise
+    note(sent["status"], reason=sent["reason"], message_id=sent["message_id"])
+    log(logger, "plan test send", seller_id=seller_id, plan_id=plan_id, status=sent["status"])
+    return sent
+
+
+def history(seller_id: str, plan_id: str, limit: int, before: str | None
+            ) -> tuple[list[dict[str, Any]], str | None]:
+    """GET /v1/plans/{plan_id}/history: the plan's history entries, newest first."""
+    from chalicelib.store import plan_history
+
+    _get(seller_id, plan_id)
+    rows, nxt = plan_history.page(seller_id, plan_id, limit, before)
+    return [{**row, "at": iso(row["at"])} for row in rows], nxt

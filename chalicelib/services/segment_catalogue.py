@@ -18,6 +18,7 @@ from chalicelib.services.segments import (
     validate_rule,
 )
 from chalicelib.store import segments as store
+from chalicelib.store.versioning import retry_on_conflict
 
 logger = get_logger("segments")
 BUILTIN_VERSION = 1
@@ -91,7 +92,8 @@ def update(seller_id: str, segment_id: str, changes: dict[str, Any], expected: i
            now: datetime) -> dict:
     """Apply {name?, rule?}; with ``expected`` (If-Match) the write fails with 412 when
     someone else changed the segment first, without it the last writer wins."""
-    for _ in range(10):
+
+    def attempt(_: int) -> tuple[store.SegmentItem, Catalogue]:
         item = _editable(seller_id, segment_id, expected, "changed")
         cat = Catalogue(seller_id)
         if "name" in changes:
@@ -103,31 +105,28 @@ def update(seller_id: str, segment_id: str, changes: dict[str, Any], expected: i
             item.refs = sorted(rules.references(normalised))
             item.warnings = warnings
         item.updated_at = aggregates.to_ms(now)
-        try:
-            store.save(item)
-        except store.VersionConflict:
-            if expected is not None:
-                raise PreconditionFailed("the segment was changed by someone else; "
-                                         "read it again") from None
-            continue
-        log(logger, "segment changed", seller_id=seller_id, segment_id=segment_id)
-        return custom_view(item, cat.tag_names())
-    raise Conflict("the segment keeps changing; try again")
+        store.save(item)
+        return item, cat
+
+    item, cat = retry_on_conflict(attempt, what=f"segment '{segment_id}'", if_match=expected)
+    log(logger, "segment changed", seller_id=seller_id, segment_id=segment_id)
+    return custom_view(item, cat.tag_names())
 
 
 def delete(seller_id: str, segment_id: str, expected: int | None) -> None:
     """Delete a custom segment; refused (409) while another segment reuses it."""
-    item = _editable(seller_id, segment_id, expected, "deleted")
-    users = sorted(s.segment_id for s in store.all_segments(seller_id)
-                   if segment_id in (s.refs or []))
-    if users:
-        raise Conflict(f"segment '{segment_id}' is reused by " + ", ".join(users)
-                       + "; change those first",
-                       [{"path": "segment_id", "message": f"reused by {u}"} for u in users])
-    try:
+
+    def attempt(_: int) -> None:
+        item = _editable(seller_id, segment_id, expected, "deleted")
+        users = sorted(s.segment_id for s in store.all_segments(seller_id)
+                       if segment_id in (s.refs or []))
+        if users:
+            raise Conflict(f"segment '{segment_id}' is reused by " + ", ".join(users)
+                           + "; change those first",
+                           [{"path": "segment_id", "message": f"reused by {u}"} for u in users])
         store.delete(item)
-    except store.VersionConflict:
-        raise PreconditionFailed("the segment was changed by someone else; read it again") from None
+
+    retry_on_conflict(attempt, what=f"segment '{segment_id}'", if_match=expected)
     log(logger, "segment deleted", seller_id=seller_id, segment_id=segment_id)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.domain import aggregates
-from chalicelib.domain.errors import PreconditionFailed
 from chalicelib.domain.shop_settings import SettingsPut, ShopSettings, defaults, from_put
+from chalicelib.domain.versions import check_version
 from chalicelib.store import shop_settings as repo
+from chalicelib.store.versioning import retry_on_conflict
 
 
 def get(seller_id: str) -> ShopSettings:
@@ -22,21 +23,16 @@ def put(seller_id: str, body: SettingsPut, expected_version: int | None, actor: 
         now: datetime) -> ShopSettings:
     """Replace the settings (fields left out take their defaults). With ``expected_version``
     (If-Match) a stale version -> 412; without it the write still cannot interleave with
-    another (conditional on the version read), it retries instead."""
-    for _ in range(10):
+    another (conditional on the version read): it is re-applied on the newer version."""
+
+    def attempt(_: int) -> ShopSettings:
         item = repo.get(seller_id)
-        current = item.version if item is not None else 0
-        if expected_version is not None and expected_version != current:
-            raise PreconditionFailed(f"version {expected_version} is stale; current is {current}")
+        check_version(expected_version, item.version if item is not None else 0)
         if item is None:
             item = repo.SettingsItem(seller_id=seller_id)
         doc = from_put(seller_id, body).model_dump(mode="json", exclude={"version"})
         item.doc, item.updated_at, item.updated_by = doc, aggregates.to_ms(now), actor
-        try:
-            repo.save(item)
-        except repo.VersionConflict:
-            if expected_version is not None:
-                raise PreconditionFailed("settings changed meanwhile; re-read them") from None
-            continue
+        repo.save(item)
         return ShopSettings(**doc, version=item.version)
-    raise PreconditionFailed("settings kept changing; re-read them")
+
+    return retry_on_conflict(attempt, what="the settings", if_match=expected_version)

@@ -16,9 +16,9 @@ from chalicelib.domain.errors import Conflict, Invalid, NotFound, PreconditionFa
 from chalicelib.logs import get_logger, log
 from chalicelib.store import customers as repo
 from chalicelib.store import tags as store
+from chalicelib.store.versioning import VersionConflict, retry_on_conflict
 
 logger = get_logger("tags")
-MAX_RETRIES = 25
 WRITERS = 16
 T = TypeVar("T")
 
@@ -40,22 +40,20 @@ def update_customer(seller_id: str, customer_id: str,
     """Read-modify-write with the version check: ``change`` edits the item and returns what
     changed (falsy: nothing to write). On a conflict the item is re-read and ``change`` runs
     again on the fresh copy. Without ``create``, a missing customer gives (None, None)."""
-    for attempt in range(MAX_RETRIES):
-        if item is None or attempt:
-            item = repo.get(seller_id, customer_id)
-        if item is None:
+    first = item
+
+    def attempt(n: int) -> tuple[repo.CustomerItem | None, T | None]:
+        current = first if first is not None and n == 0 else repo.get(seller_id, customer_id)
+        if current is None:
             if create is None:
                 return None, None
-            item = create()
-        result = change(item)
-        if not result:
-            return item, result
-        try:
-            repo.save(item)
-            return item, result
-        except repo.VersionConflict:
-            continue
-    raise RuntimeError(f"customer {customer_id} kept changing under us")
+            current = create()
+        result = change(current)
+        if result:
+            repo.save(current)
+        return current, result
+
+    return retry_on_conflict(attempt, what=f"customer '{customer_id}'")
 
 
 def retag(item: repo.CustomerItem, add: list[str], remove: list[str], now_ms: int
@@ -156,25 +154,34 @@ def update(seller_id: str, tag_id: str, body: domain.TagPatch, expected: int | N
     for key in ("name", "dimension", "kind"):
         if key in fields and fields[key] is None:
             raise Invalid(f"{key} cannot be null", [{"path": key, "message": "cannot be null"}])
-    item = _existing(seller_id, tag_id)
-    if expected is not None and expected != item.version:
-        raise PreconditionFailed(f"version {expected} is stale; current is {item.version}")
-    if all(getattr(item, key) == value for key, value in fields.items()):
-        return view(item)   # nothing differs: no write, no audit line
-    old_name, old_norm = item.name, item.norm
-    new_norm = domain.norm_name(fields["name"]) if "name" in fields else old_norm
-    if new_norm != old_norm:
-        _claim(seller_id, new_norm, tag_id, fields["name"])
-    for key, value in fields.items():
-        setattr(item, key, value)
-    if "dimension" in fields and "color" not in fields:
-        item.color = domain.default_color(item.dimension)   # the colour follows its dimension
-    item.norm, item.updated_at = new_norm, aggregates.to_ms(now)
-    if not store.save(item):
+
+    def attempt(_: int) -> tuple[store.TagItem, tuple[str, str] | None]:
+        item = _existing(seller_id, tag_id)
+        if expected is not None and expected != item.version:
+            raise PreconditionFailed(f"version {expected} is stale; current is {item.version}")
+        if all(getattr(item, key) == value for key, value in fields.items()):
+            return item, None   # nothing differs: no write, no audit line
+        old_name, old_norm = item.name, item.norm
+        new_norm = domain.norm_name(fields["name"]) if "name" in fields else old_norm
         if new_norm != old_norm:
-            store.release_name(seller_id, new_norm, tag_id)
-        raise PreconditionFailed("the tag changed meanwhile; re-read it")
-    if new_norm != old_norm:
+            _claim(seller_id, new_norm, tag_id, fields["name"])
+        for key, value in fields.items():
+            setattr(item, key, value)
+        if "dimension" in fields and "color" not in fields:
+            item.color = domain.default_color(item.dimension)   # the colour follows its dimension
+        item.norm, item.updated_at = new_norm, aggregates.to_ms(now)
+        if not store.save(item):
+            now_held = store.get(seller_id, tag_id)
+            if new_norm != old_norm and (now_held is None or now_held.norm != new_norm):
+                store.release_name(seller_id, new_norm, tag_id)   # unless the winner took it
+            raise VersionConflict(tag_id)
+        return item, (old_name, old_norm)
+
+    item, before = retry_on_conflict(attempt, what=f"tag '{tag_id}'", if_match=expected)
+    if before is None:
+        return view(item)
+    old_name, old_norm = before
+    if item.norm != old_norm:
         store.release_name(seller_id, old_norm, tag_id)
     renamed = item.name != old_name
     store.write_audit([store.audit_entry(

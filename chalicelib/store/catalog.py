@@ -13,6 +13,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.versioning import VersionConflict
 
 
 class ProductItem(BaseModel):
@@ -55,10 +56,6 @@ class VoucherClaimItem(BaseModel):
     voucher_key = UnicodeAttribute(hash_key=True)    # seller#voucher
     customer_id = UnicodeAttribute(range_key=True)
     claimed_at = NumberAttribute()
-
-
-class VersionConflict(Exception):
-    """The item changed since it was read."""
 
 
 def get_product(seller_id: str, product_id: str) -> ProductItem | None:

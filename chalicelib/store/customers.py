@@ -23,6 +23,7 @@ from chalicelib.store.base import (  # noqa: F401  (shard_of is part of this API
     shard_of,
     shard_pks,
 )
+from chalicelib.store.versioning import VersionConflict
 
 
 class ByPhone(GlobalSecondaryIndex):
@@ -51,10 +52,6 @@ class CustomerItem(BaseModel):
     updated_at = NumberAttribute(default=0)
     version = VersionAttribute()
     by_phone = ByPhone()
-
-
-class VersionConflict(Exception):
-    """Someone else wrote the item since it was read."""
 
 
 def new_item(seller_id: str, customer_id: str, now_ms: int) -> CustomerItem:

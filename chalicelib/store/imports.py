@@ -1,4 +1,5 @@
-"""Imports: each accepted import's report, and the rolling-hour rate limit (3 per seller)."""
+"""Imports: each accepted import's report, and the rolling-hour rate-limit slots (3 imports
+per seller; test sends use them too, 10 per plan)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import zlib
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import DeleteError, PutError
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
 
@@ -42,6 +43,16 @@ def take_slot(seller_id: str, limit: str, slots: int, window_ms: int, now_ms: in
             if not is_conditional_failure(exc):
                 raise
     return None
+
+
+def release_slot(seller_id: str, limit: str, slot: int, until: int) -> None:
+    """Give back a slot taken with ``until`` (the work it was taken for did not happen);
+    a slot retaken by someone else since is left alone."""
+    try:
+        RateSlot(key=f"{seller_id}#{limit}#{slot}").delete(condition=RateSlot.until == until)
+    except DeleteError as exc:
+        if not is_conditional_failure(exc):
+            raise
 
 
 def wait_ms(seller_id: str, limit: str, slots: int, now_ms: int) -> int:

@@ -23,6 +23,7 @@ from pynamodb.attributes import UnicodeAttribute
 from chalicelib.store.aws import client
 from chalicelib.store.base import BaseModel, meta
 from chalicelib.store.deliveries import plan_pk
+from chalicelib.store.versioning import VersionConflict, retry_on_conflict
 
 DISPATCH = "dispatch"
 _ser, _de = TypeSerializer(), TypeDeserializer()
@@ -131,13 +132,14 @@ def mark_chunk_done(seller_id: str, plan_id: str, chunk: int) -> tuple[int, int]
     return len(plain.get("done_chunks", ())), int(plain.get("chunks", -1))
 
 
-def apply_facts(seller_id: str, plan_id: str, part: str, facts: dict[str, dict[str, Any]],
-                retries: int = 20) -> int:
+def apply_facts(seller_id: str, plan_id: str, part: str, facts: dict[str, dict[str, Any]]
+                ) -> int:
     """Fold facts (key -> {counter: amount}) into one part, each key at most once ever.
     Read the part, drop keys already applied, then one UpdateItem ADD conditioned on the
     part's version; retried on a concurrent change. Returns how many facts were new."""
     ddb = client("dynamodb")
-    for _ in range(retries):
+
+    def attempt(_: int) -> int:
         current = get_part(seller_id, plan_id, part) or {}
         applied = current.get("applied", set())
         fresh = {k: v for k, v in facts.items() if k not in applied}
@@ -164,7 +166,8 @@ def apply_facts(seller_id: str, plan_id: str, part: str, facts: dict[str, dict[s
             request["ExpressionAttributeNames"] = names
         try:
             ddb.update_item(**request)
-            return len(fresh)
         except ddb.exceptions.ConditionalCheckFailedException:
-            continue
-    raise RuntimeError(f"plan_stats {plan_id}/{part} kept changing under us")
+            raise VersionConflict(f"{plan_id}/{part}") from None
+        return len(fresh)
+
+    return retry_on_conflict(attempt, what=f"the counters of plan '{plan_id}'")

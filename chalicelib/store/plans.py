@@ -15,6 +15,7 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.versioning import VersionConflict
 
 
 class PlanItem(BaseModel):
@@ -66,10 +67,6 @@ def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
             return None
         raise
     return plan
-
-
-class VersionConflict(Exception):
-    """The plan changed since it was read."""
 
 
 def create(item: PlanItem) -> None:

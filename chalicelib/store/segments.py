@@ -21,6 +21,7 @@ from pynamodb.exceptions import DeleteError, PutError
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta, shard_pks
 from chalicelib.store.customers import CustomerItem
+from chalicelib.store.versioning import VersionConflict
 
 
 class SegmentItem(BaseModel):
@@ -35,10 +36,6 @@ class SegmentItem(BaseModel):
     updated_at = NumberAttribute(default=0)
     created_by = UnicodeAttribute(null=True)
     version = VersionAttribute()
-
-
-class VersionConflict(Exception):
-    """The segment changed (or vanished) since it was read."""
 
 
 def get(seller_id: str, segment_id: str) -> SegmentItem | None:

@@ -6,6 +6,7 @@ from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.versioning import VersionConflict
 
 
 class SettingsItem(BaseModel):
@@ -15,10 +16,6 @@ class SettingsItem(BaseModel):
     updated_at = NumberAttribute(default=0)
     updated_by = UnicodeAttribute(null=True)
     version = VersionAttribute()
-
-
-class VersionConflict(Exception):
-    """The settings changed since they were read."""
 
 
 def get(seller_id: str) -> SettingsItem | None:

@@ -8,6 +8,7 @@ from chalicelib.store.deliveries import ChunkItem, DeliveryRow
 from chalicelib.store.events import EventSeen, ShopEvent
 from chalicelib.store.imports import ImportItem, RateSlot
 from chalicelib.store.inbox import InboxItem
+from chalicelib.store.plan_history import PlanHistoryItem
 from chalicelib.store.plan_stats import PlanStatsItem
 from chalicelib.store.plans import PlanItem
 from chalicelib.store.segments import SegmentItem
@@ -29,6 +30,7 @@ TABLES = [
     TagRuleItem,
     RuleIndexItem,
     PlanItem,
+    PlanHistoryItem,
     ProductItem,
     VoucherItem,
     VoucherClaimItem,

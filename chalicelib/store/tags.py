@@ -11,6 +11,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttrib
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.versioning import VersionConflict, retry_on_conflict
 
 
 class TagItem(BaseModel):
@@ -118,7 +119,8 @@ def delete(item: TagItem) -> None:
 def claim_name(seller_id: str, norm: str, tag_id: str) -> None:
     """Reserve a folded name for a tag; raises Taken when another live tag holds it. A claim
     left behind by a crash (its tag is gone) is taken over."""
-    for _ in range(3):
+
+    def attempt(_: int) -> None:
         try:
             TagNameClaim(seller_id=seller_id, norm=norm, tag_id=tag_id).save(
                 condition=TagNameClaim.norm.does_not_exist() | (TagNameClaim.tag_id == tag_id))
@@ -129,11 +131,13 @@ def claim_name(seller_id: str, norm: str, tag_id: str) -> None:
         try:
             holder = TagNameClaim.get(seller_id, norm, consistent_read=True)
         except TagNameClaim.DoesNotExist:
-            continue
+            raise VersionConflict(norm) from None      # released meanwhile: claim again
         if get(seller_id, holder.tag_id) is not None:
             raise Taken(holder.tag_id)
-        release_name(seller_id, norm, holder.tag_id)
-    raise Taken("")
+        release_name(seller_id, norm, holder.tag_id)   # left by a crash: free it, claim again
+        raise VersionConflict(norm)
+
+    retry_on_conflict(attempt, what=f"the tag name '{norm}'")
 
 
 def release_name(seller_id: str, norm: str, tag_id: str) -> None:
