@@ -35,8 +35,18 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV)
 
-# Deployable package: CloudFormation from the declarations in code, merged into Chalice's SAM template.
+# Deployable package in $(PACKAGE_DIR): Chalice's SAM template with the CloudFormation built
+# from the declarations in code merged in, and the two zips it names. Needs no AWS account:
+# CRM_PACKAGING=1 lets infra.build and chalice import the app for its names without a
+# deployment's settings, and chalice, which opens a botocore session even to package, gets a
+# region (yours if set; the template is the same for every region: the stack's region is the
+# one you deploy to). docs/deploy.md has the deploy commands.
 STAGE ?= dev
+PACKAGE_DIR ?= build/$(STAGE)
+PACKAGE_ENV = CRM_STAGE=$(STAGE) CRM_PACKAGING=1 \
+	AWS_DEFAULT_REGION=$(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
 package: $(STAMP)
-	CRM_STAGE=$(STAGE) $(BIN)/python -m infra.build
-	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/build/resources-$(STAGE).json build/$(STAGE)
+	rm -rf $(PACKAGE_DIR)
+	$(PACKAGE_ENV) $(BIN)/python -m infra.build
+	$(PACKAGE_ENV) $(BIN)/chalice package --stage $(STAGE) \
+		--merge-template infra/build/resources-$(STAGE).json $(PACKAGE_DIR)

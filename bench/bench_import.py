@@ -39,7 +39,7 @@ def messy_csv(rows: int, seed: int = 11) -> tuple[str, int]:
 def start_stack() -> tuple[subprocess.Popen, str, str]:
     from chalicelib.local.spawn import spawn
 
-    started = spawn("--no-demo", stage="benchimport")
+    started = spawn("--no-demo", stage="bench")
     return started.proc, started.base, started.moto_url
 
 
@@ -74,7 +74,7 @@ def bare_puts(moto_url: str, count: int) -> float:
 
     ddb = boto3.client("dynamodb", endpoint_url=moto_url, region_name="us-east-1",
                        aws_access_key_id="x", aws_secret_access_key="x")
-    table = "crm-benchimport-customers"
+    table = "crm-bench-customers"
 
     def put(i: int) -> None:
         ddb.put_item(TableName=table, Item={

@@ -1,15 +1,30 @@
 """The one configuration object: stage, endpoints, table and queue names, secrets.
 
 Nothing else in the code base reads ``os.environ``; everything asks ``settings()``.
+
+Only the offline stages (``local``; ``test`` and ``bench`` for the tests and benchmarks) run
+on the local defaults. Any other stage, and any stage on Lambda, refuses to start (a
+``ValueError`` at cold start, so the import of ``app`` fails and no request is served)
+without a real JWT secret, without the ARNs the template passes in, or with the chat channel
+that stores messages nowhere. docs/deploy.md has the reasons.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Stages that only ever run against moto on a developer machine or CI (the local stack, the
+# test suite, the benchmarks). Every other stage is a deployment, and so is anything on Lambda.
+OFFLINE_STAGES = ("local", "test", "bench")
+# The secret the offline stages sign and check tokens with; never accepted elsewhere.
+LOCAL_JWT_SECRET = "local-dev-secret"
+# HS256 keys shorter than the hash (32 bytes) are weak (RFC 7518 §3.2; PyJWT warns too).
+MIN_JWT_SECRET_LENGTH = 32
+# The voucher-code HMAC key of the offline stages. Deployments derive theirs from the JWT
+# secret (chalicelib.store.secrets.voucher_key) unless CRM_VOUCHER_SECRET names another.
 LOCAL_VOUCHER_SECRET = "local-voucher-secret"
 
 
@@ -17,10 +32,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
 
     stage: str = "local"
-    jwt_secret: str = "local-dev-secret"
-    region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    # The JWT secret itself (offline stages default it to LOCAL_JWT_SECRET) or, on AWS, the
+    # name of the SSM SecureString parameter holding it, read once per process by
+    # chalicelib.store.secrets. Exactly one of the two outside the offline stages.
+    jwt_secret: str | None = None
+    jwt_secret_parameter: str | None = None
+    # Set by the Lambda runtime on AWS, by the local stack and the tests offline.
+    region: str | None = Field(default=None, validation_alias="AWS_DEFAULT_REGION")
     # Where every AWS client points; unset on AWS, the moto server locally.
     aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+    # Set by the Lambda runtime: an offline stage, or packaging, found on Lambda refuses to start.
+    lambda_function_name: str | None = Field(default=None, validation_alias="AWS_LAMBDA_FUNCTION_NAME")
+    # Set by `make package` only: the process builds the template (infra.build, chalice
+    # package import the app for its names) and serves nothing, so the checks below wait for
+    # the deployed functions.
+    packaging: bool = False
     # Customers of one seller are spread over this many partitions (seller#shard)
     # so that segment evaluation can read them in parallel.
     customer_shards: int = 8
@@ -29,17 +55,65 @@ class Settings(BaseSettings):
     # Chat channel: "local" stores into the inbox table; "http" posts to messaging_endpoint.
     chat_channel: str = "local"
     messaging_endpoint: str | None = None
-    # Key of the HMAC that derives voucher codes (CRM_VOUCHER_SECRET); only the local stage
-    # has a default, any other stage must be given one (see voucher_key).
+    # Key of the HMAC that derives voucher codes. Offline stages default it; a deployment may
+    # set it (never to the local default), else the key is derived from the JWT secret.
     voucher_secret: str | None = None
     # Delivery: recipients per chunk (one SQS message, one claim), how long a claim holds
-    # before another worker may take the chunk over, the role the scheduler assumes.
+    # before another worker may take the chunk over.
     delivery_chunk_size: int = 250
     delivery_lease_seconds: int = 120
     messaging_timeout_seconds: float = 10.0
-    scheduler_role_arn: str | None = None   # default: infra's <prefix>scheduler-to-sqs role
-    account_id: str = "123456789012"
+    # ARNs the template passes in (GetAtt); the offline stages ask moto for them instead.
+    # The scheduler's target (the dispatch queue) and the role it assumes to send there.
+    dispatch_queue_arn: str | None = None
+    scheduler_role_arn: str | None = None
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_to_serve_on_local_defaults(self) -> Settings:
+        # AWS_LAMBDA_FUNCTION_NAME is reserved: no function configuration can unset it.
+        if self.lambda_function_name and (self.offline or self.packaging):
+            what = "CRM_PACKAGING" if self.packaging else f"stage '{self.stage}'"
+            raise ValueError(f"{what} is for the local stack, tests and packaging only; "
+                             "it refuses to run on Lambda")
+        if self.offline:
+            if not self.jwt_secret and not self.jwt_secret_parameter:
+                self.jwt_secret = LOCAL_JWT_SECRET
+            if not self.voucher_secret:
+                self.voucher_secret = LOCAL_VOUCHER_SECRET
+        elif not self.packaging:
+            problems = self._deployment_problems()
+            if problems:
+                raise ValueError(f"stage '{self.stage}' refuses to serve: " + "; ".join(problems))
+        return self
+
+    def _deployment_problems(self) -> list[str]:
+        problems = []
+        if self.jwt_secret is not None and self.jwt_secret_parameter:
+            problems.append("set CRM_JWT_SECRET or CRM_JWT_SECRET_PARAMETER, not both")
+        elif self.jwt_secret is None and not self.jwt_secret_parameter:
+            problems.append("no JWT secret: set CRM_JWT_SECRET_PARAMETER (an SSM SecureString "
+                            "name) or CRM_JWT_SECRET")
+        elif self.jwt_secret is not None:
+            problems.extend(jwt_secret_problems(self.jwt_secret, "CRM_JWT_SECRET"))
+        if self.voucher_secret is not None:
+            if self.voucher_secret.strip() == LOCAL_VOUCHER_SECRET:
+                problems.append("CRM_VOUCHER_SECRET is the local default secret")
+            elif len(self.voucher_secret.encode()) < MIN_JWT_SECRET_LENGTH:
+                problems.append(f"CRM_VOUCHER_SECRET is shorter than {MIN_JWT_SECRET_LENGTH} bytes")
+        if self.chat_channel != "http":
+            problems.append(f"CRM_CHAT_CHANNEL={self.chat_channel!r} stores messages nowhere "
+                            "a customer sees; use 'http'")
+        elif not (self.messaging_endpoint or "").startswith("https://"):
+            problems.append("CRM_MESSAGING_ENDPOINT must be an https:// URL")
+        for name in ("dispatch_queue_arn", "scheduler_role_arn"):
+            if not getattr(self, name):
+                problems.append(f"CRM_{name.upper()} is not set (the template passes it)")
+        return problems
+
+    @property
+    def offline(self) -> bool:
+        return self.stage in OFFLINE_STAGES
 
     @property
     def prefix(self) -> str:
@@ -55,17 +129,19 @@ class Settings(BaseSettings):
     def scheduler_group(self) -> str:
         return f"{self.prefix}plans"
 
-    def queue_arn(self, short: str) -> str:
-        return f"arn:aws:sqs:{self.region}:{self.account_id}:{self.queue_name(short)}"
+    @property
+    def scheduler_role_name(self) -> str:
+        """The role the local stack creates in moto; on AWS its ARN comes from the template."""
+        return f"{self.prefix}scheduler-to-sqs"
 
-    def voucher_key(self) -> bytes:
-        """The voucher-code HMAC key. Outside the local stage a missing secret, or the local
-        default, is refused: codes anyone could compute would be free vouchers."""
-        if self.stage == "local":
-            return (self.voucher_secret or LOCAL_VOUCHER_SECRET).encode()
-        if not self.voucher_secret or self.voucher_secret == LOCAL_VOUCHER_SECRET:
-            raise ValueError(f"CRM_VOUCHER_SECRET must be set on stage '{self.stage}'")
-        return self.voucher_secret.encode()
+
+def jwt_secret_problems(secret: str, source: str) -> list[str]:
+    """Why ``secret`` may not sign tokens outside the offline stages (empty: it may)."""
+    if secret.strip() == LOCAL_JWT_SECRET:
+        return [f"{source} is the local default secret"]
+    if len(secret.encode()) < MIN_JWT_SECRET_LENGTH:
+        return [f"{source} is shorter than {MIN_JWT_SECRET_LENGTH} bytes"]
+    return []
 
 
 @lru_cache(maxsize=1)

@@ -6,8 +6,13 @@
 --merge-template` merges into the SAM template Chalice generates: every DynamoDB table
 of ``chalicelib.store.tables.TABLES`` (keys, GSIs, TTL, on-demand), every SQS queue of
 ``chalicelib.store.queues.QUEUES`` with its DLQ (redrive after 5 receives), the EventBridge
-Scheduler group and the role the scheduler assumes to send to the dispatch queue, and
-``ReportBatchItemFailures`` on every SQS event source (Chalice does not set it).
+Scheduler group and the role the scheduler assumes to send to the dispatch queue, alarms on
+every DLQ's depth and on the dispatch queue's oldest message, and patches to Chalice's own
+resources: ``ReportBatchItemFailures`` and the queue's ``GetAtt`` on every SQS event source,
+and the ARNs and parameters every function reads (see docs/deploy.md).
+
+No account id, region or ARN is written here: ARNs are ``Ref``/``GetAtt`` of the template's
+own resources or ``Fn::Sub`` of pseudo parameters, resolved when the stack is created.
 """
 
 from __future__ import annotations
@@ -17,10 +22,50 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
+# The API function Chalice generates (its other functions are named after their handlers).
+API_FUNCTION = "APIHandler"
+SCHEDULER_ROLE = "SchedulerToSqsRole"
+
+PARAMETERS: dict[str, Any] = {
+    "JwtSecretParameter": {
+        "Type": "String", "AllowedPattern": "^/[A-Za-z0-9_.\\-/]+$",
+        "Description": "Name of the SSM SecureString holding the JWT secret (HS256, 32+ bytes), "
+                       "e.g. /seller-crm/dev/jwt-secret; read once per cold start"},
+    "MessagingEndpoint": {
+        "Type": "String", "AllowedPattern": "^https://.+",
+        "Description": "https:// URL the chat channel posts messages to"},
+    "AlarmTopicArn": {
+        "Type": "String", "Default": "",
+        "Description": "SNS topic the DLQ and dispatch-age alarms notify (empty: no action)"},
+}
+CONDITIONS: dict[str, Any] = {
+    "HasAlarmTopic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]},
+}
 
 
 def _cfn_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
+
+
+def queue_id(short: str) -> str:
+    """Logical id of a queue of QUEUES (``dispatch`` -> ``CrmDevDispatchQueue``)."""
+    from chalicelib.settings import settings
+
+    return _cfn_name(settings().queue_name(short)) + "Queue"
+
+
+def dlq_id(short: str) -> str:
+    from chalicelib.settings import settings
+
+    return _cfn_name(settings().queue_name(short)) + "Dlq"
+
+
+def table_id(table_name: str) -> str:
+    return _cfn_name(table_name) + "Table"
+
+
+def _arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
 
 
 def table_resources() -> dict[str, Any]:
@@ -43,8 +88,7 @@ def table_resources() -> dict[str, Any]:
         ttl = model._ttl_attribute()
         if ttl is not None:
             props["TimeToLiveSpecification"] = {"AttributeName": ttl.attr_name, "Enabled": True}
-        out[_cfn_name(model.Meta.table_name) + "Table"] = {"Type": "AWS::DynamoDB::Table",
-                                                          "Properties": props}
+        out[table_id(model.Meta.table_name)] = {"Type": "AWS::DynamoDB::Table", "Properties": props}
     return out
 
 
@@ -56,101 +100,175 @@ def queue_resources() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for q in QUEUES:
         name = cfg.queue_name(q.name)
-        dlq = _cfn_name(name) + "Dlq"
-        out[dlq] = {"Type": "AWS::SQS::Queue", "Properties": {
+        out[dlq_id(q.name)] = {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": name + "-dlq", "MessageRetentionPeriod": 1209600}}
-        out[_cfn_name(name) + "Queue"] = {"Type": "AWS::SQS::Queue", "Properties": {
+        out[queue_id(q.name)] = {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": name, "VisibilityTimeout": q.visibility_timeout,
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
+            "RedrivePolicy": {"deadLetterTargetArn": _arn(dlq_id(q.name)),
                               "maxReceiveCount": MAX_RECEIVES}}}
     return out
 
 
 def scheduler_resources() -> dict[str, Any]:
+    """The schedule group, and the role schedules assume: it may send to the dispatch queue
+    only. CloudFormation names the role (so one account can hold a stage in two regions);
+    the functions get its ARN in their environment."""
     from chalicelib.settings import settings
+    from chalicelib.store.schedules import SCHEDULER_TRUST_POLICY
 
     cfg = settings()
     return {
         "PlansScheduleGroup": {"Type": "AWS::Scheduler::ScheduleGroup",
                                "Properties": {"Name": cfg.scheduler_group}},
-        "SchedulerToSqsRole": {"Type": "AWS::IAM::Role", "Properties": {
-            "RoleName": f"{cfg.prefix}scheduler-to-sqs",
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"},
-                "Action": "sts:AssumeRole"}]},
-            "Policies": [{"PolicyName": "send-to-crm-queues", "PolicyDocument": {
+        SCHEDULER_ROLE: {"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": SCHEDULER_TRUST_POLICY,
+            "Policies": [{"PolicyName": "send-to-dispatch-queue", "PolicyDocument": {
                 "Version": "2012-10-17", "Statement": [{
                     "Effect": "Allow", "Action": "sqs:SendMessage",
-                    "Resource": {"Fn::Sub": f"arn:aws:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{cfg.prefix}*"}}]}}]}},
+                    "Resource": _arn(queue_id("dispatch"))}]}}]}},
     }
 
 
-def event_source_patches() -> dict[str, Any]:
-    """Partial batch responses: Chalice's SQS event sources do not set FunctionResponseTypes."""
-    from chalice.app import SQSEventConfig
+def alarm_resources() -> dict[str, Any]:
+    """A message in any DLQ is an alarm; so is a dispatch message older than one visibility
+    timeout (a plan's send has waited through at least one failed attempt)."""
+    from chalicelib.store.queues import QUEUES, spec
+
+    actions = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+    def alarm(queue: str, metric: str, threshold: int, period: int, operator: str,
+              description: str) -> dict[str, Any]:
+        return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmDescription": description, "Namespace": "AWS/SQS", "MetricName": metric,
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
+            "Statistic": "Maximum", "Period": period, "EvaluationPeriods": 1,
+            "Threshold": threshold, "ComparisonOperator": operator,
+            "TreatMissingData": "notBreaching", "AlarmActions": actions}}
+
+    out = {dlq_id(q.name) + "DepthAlarm": alarm(
+        dlq_id(q.name), "ApproximateNumberOfMessagesVisible", 0, 60, "GreaterThanThreshold",
+        f"messages of the {q.name} queue failed {q.name} handling 5 times; see docs/deploy.md")
+        for q in QUEUES}
+    age = spec("dispatch").visibility_timeout
+    out[queue_id("dispatch") + "AgeAlarm"] = alarm(
+        queue_id("dispatch"), "ApproximateAgeOfOldestMessage", age, 300,
+        "GreaterThanOrEqualToThreshold",
+        f"a plan dispatch has waited {age} s or more (at least one failed attempt)")
+    return out
+
+
+def function_ids() -> list[str]:
+    """Logical ids of every Lambda function Chalice generates for the app."""
+    from chalice.utils import to_cfn_resource_name
 
     from app import app
 
-    out: dict[str, Any] = {}
+    names = [src.name for src in app.event_sources] + [f.name for f in app.pure_lambda_functions]
+    return [API_FUNCTION, *(to_cfn_resource_name(n) for n in names)]
+
+
+def function_environment() -> dict[str, Any]:
+    """What every function reads besides Chalice's stage variables (settings refuses to start
+    without these outside the offline stages)."""
+    return {
+        "CRM_JWT_SECRET_PARAMETER": {"Ref": "JwtSecretParameter"},
+        "CRM_MESSAGING_ENDPOINT": {"Ref": "MessagingEndpoint"},
+        "CRM_DISPATCH_QUEUE_ARN": _arn(queue_id("dispatch")),
+        "CRM_SCHEDULER_ROLE_ARN": _arn(SCHEDULER_ROLE),
+    }
+
+
+def function_patches() -> dict[str, Any]:
+    """Chalice's functions, patched: the environment above; on SQS event sources partial batch
+    responses (Chalice does not set FunctionResponseTypes), and a DependsOn on the queue,
+    whose ARN Chalice builds from its name (so the mapping would not wait for the queue)."""
+    from chalice.app import SQSEventConfig
+    from chalice.utils import to_cfn_resource_name
+
+    from app import app
+    from chalicelib.settings import settings
+    from chalicelib.store.queues import QUEUES
+
+    by_name = {settings().queue_name(q.name): q.name for q in QUEUES}
+    out: dict[str, Any] = {fn: {"Properties": {"Environment": {"Variables": function_environment()}}}
+                           for fn in function_ids()}
     for src in app.event_sources:
         if isinstance(src, SQSEventConfig):
-            fn = _cfn_name(src.name)
-            out[fn] = {"Properties": {"Events": {f"{fn}SqsEventSource": {"Properties": {
-                "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}}}
+            if src.queue not in by_name:
+                raise ValueError(f"{src.name} listens to {src.queue}, which QUEUES does not declare")
+            fn = to_cfn_resource_name(src.name)
+            queue = queue_id(by_name[src.queue])
+            if queue not in json.dumps(function_environment()):   # not already a GetAtt
+                out[fn]["DependsOn"] = [queue]
+            out[fn]["Properties"]["Events"] = {f"{fn}SqsEventSource": {"Properties": {
+                "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
     return out
 
 
 def policy() -> dict[str, Any]:
+    """The functions' role policy (Chalice's ``iam_policy_file``): exactly this stage's tables,
+    queues, schedules, scheduler role and JWT secret parameter, by reference."""
     from chalicelib.settings import settings
+    from chalicelib.store.queues import QUEUES
+    from chalicelib.store.tables import TABLES
 
-    prefix = settings().prefix
+    cfg = settings()
+    tables = [table_id(m.Meta.table_name) for m in TABLES]
+    here = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                                        "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan",
                                        "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
                                        "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"],
-         "Resource": [f"arn:aws:dynamodb:*:*:table/{prefix}*",
-                      f"arn:aws:dynamodb:*:*:table/{prefix}*/index/*"]},
+         "Resource": [_arn(t) for t in tables] + [{"Fn::Sub": f"${{{t}.Arn}}/index/*"} for t in tables]},
         {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
                                        "sqs:GetQueueUrl", "sqs:GetQueueAttributes",
                                        "sqs:ChangeMessageVisibility"],
-         "Resource": f"arn:aws:sqs:*:*:{prefix}*"},
+         "Resource": [_arn(queue_id(q.name)) for q in QUEUES]},
         {"Effect": "Allow", "Action": ["scheduler:CreateSchedule", "scheduler:DeleteSchedule",
                                        "scheduler:GetSchedule"],
-         "Resource": f"arn:aws:scheduler:*:*:schedule/{prefix}*"},
-        {"Effect": "Allow", "Action": "iam:PassRole",
-         "Resource": f"arn:aws:iam::*:role/{prefix}scheduler-to-sqs"},
+         "Resource": {"Fn::Sub": here % ("scheduler", f"schedule/{cfg.scheduler_group}/*")}},
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": _arn(SCHEDULER_ROLE)},
+        # A SecureString under the AWS managed key aws/ssm needs no kms:Decrypt grant.
+        {"Effect": "Allow", "Action": "ssm:GetParameter",
+         "Resource": {"Fn::Sub": here % ("ssm", "parameter${JwtSecretParameter}")}},
         {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
-                                       "logs:PutLogEvents"], "Resource": "arn:*:logs:*:*:*"},
+                                       "logs:PutLogEvents"],
+         "Resource": {"Fn::Sub": here % ("logs", "*")}},
     ]}
 
 
 def gateway_resources() -> dict[str, Any]:
     """API Gateway answers a path no route matches itself (403 "Missing Authentication Token",
-    echoing the Authorization header): make it a 404 in the error contract."""
+    echoing the Authorization header): make it a 404 in the error contract. The REST API is
+    named after the stage (API Gateway would take the OpenAPI title, the same for every stage)."""
+    from chalicelib.settings import settings
+
     body = ('{"error": {"code": "not_found", "message": "no such route", "details": []}}')
-    return {"NoSuchRouteResponse": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
-        "RestApiId": {"Ref": "RestAPI"}, "ResponseType": "MISSING_AUTHENTICATION_TOKEN",
-        "StatusCode": "404", "ResponseTemplates": {"application/json": body}}}}
+    return {
+        "RestAPI": {"Properties": {"Name": f"seller-crm-{settings().stage}"}},
+        "NoSuchRouteResponse": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
+            "RestApiId": {"Ref": "RestAPI"}, "ResponseType": "MISSING_AUTHENTICATION_TOKEN",
+            "StatusCode": "404", "ResponseTemplates": {"application/json": body}}}}
 
 
 def build() -> dict[str, Any]:
     resources = {**table_resources(), **queue_resources(), **scheduler_resources(),
-                 **gateway_resources()}
-    for name, patch in event_source_patches().items():
-        resources[name] = patch
-    return {"Resources": resources}
+                 **alarm_resources(), **gateway_resources(), **function_patches()}
+    return {"Parameters": PARAMETERS, "Conditions": CONDITIONS, "Resources": resources}
 
 
 def main() -> None:
     from chalicelib.settings import settings
 
-    stage = settings().stage
+    cfg = settings()
+    if cfg.offline:
+        raise SystemExit(f"stage '{cfg.stage}' runs on the local stack only; package dev or prod")
     out = HERE / "build"
     out.mkdir(exist_ok=True)
-    (out / f"resources-{stage}.json").write_text(json.dumps(build(), indent=2))
-    (HERE.parent / ".chalice" / f"policy-{stage}.json").write_text(json.dumps(policy(), indent=2))
-    print(f"wrote infra/build/resources-{stage}.json and .chalice/policy-{stage}.json")
+    (out / f"resources-{cfg.stage}.json").write_text(json.dumps(build(), indent=2))
+    (HERE.parent / ".chalice" / f"policy-{cfg.stage}.json").write_text(json.dumps(policy(), indent=2))
+    print(f"wrote infra/build/resources-{cfg.stage}.json and .chalice/policy-{cfg.stage}.json")
 
 
 if __name__ == "__main__":

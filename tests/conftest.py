@@ -7,5 +7,4 @@ os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                   AWS_DEFAULT_REGION="us-east-1")
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.setdefault("CRM_STAGE", "test")
-# Only the local stage has a default voucher secret; tests run as stage "test".
-os.environ.setdefault("CRM_VOUCHER_SECRET", "test-voucher-secret")
+

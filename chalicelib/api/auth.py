@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import Forbidden, Unauthorized
-from chalicelib.settings import settings
+from chalicelib.store.secrets import jwt_secret
 
 ROLES = ("viewer", "operator", "admin", "owner")
 RANK = {role: i for i, role in enumerate(ROLES)}
@@ -25,7 +25,7 @@ def authenticate(authorization: str | None) -> Principal:
 
     token = authorization[7:].strip()
     try:
-        claims = jwt.decode(token, settings().jwt_secret, algorithms=["HS256"],
+        claims = jwt.decode(token, jwt_secret(), algorithms=["HS256"],
                             options={"require": ["exp", "sub", "seller_id", "role"]})
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("token expired") from exc
@@ -52,4 +52,4 @@ def mint_token(seller_id: str, role: str = "owner", sub: str = "dev", ttl_second
     issued = int(now if now is not None else time.time())
     payload = {"sub": sub, "seller_id": seller_id, "role": role, "iat": issued,
                "exp": issued + ttl_seconds}
-    return jwt.encode(payload, settings().jwt_secret, algorithm="HS256")
+    return jwt.encode(payload, jwt_secret(), algorithm="HS256")

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from chalicelib.logs import get_logger, log
 from chalicelib.settings import settings
-from chalicelib.store import schedules
+from chalicelib.store import queues, schedules
 
 logger = get_logger("delivery.scheduling")
 
@@ -22,7 +22,7 @@ def schedule_name(seller_id: str, plan_id: str) -> str:
 def schedule(seller_id: str, plan_id: str, send_at: datetime) -> None:
     """Dispatch the plan at ``send_at`` (any offset; the schedule is in UTC)."""
     schedules.put_one_time(schedule_name(seller_id, plan_id), send_at,
-                           settings().queue_arn("dispatch"),
+                           settings().dispatch_queue_arn or queues.arn("dispatch"),
                            {"seller_id": seller_id, "plan_id": plan_id})
     log(logger, "plan scheduled", seller_id=seller_id, plan_id=plan_id, send_at=send_at.isoformat())
 

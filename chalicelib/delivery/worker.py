@@ -25,6 +25,7 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.logs import get_logger, log
 from chalicelib.settings import settings
 from chalicelib.store import deliveries, plan_stats, plans
+from chalicelib.store import secrets as secrets_store
 
 logger = get_logger("delivery.worker")
 
@@ -126,7 +127,7 @@ def compose(plan: plans.PlanItem, ctx: dict[str, Any], customer_id: str, name: s
     if voucher is not None:
         # A private voucher is issued per recipient: its code is an HMAC of the delivery
         # key, so a retry shows the same code. {voucher} shows that code, else the name.
-        code = rules.voucher_code(key, voucher.voucher_id, secret=settings().voucher_key()) \
+        code = rules.voucher_code(key, voucher.voucher_id, secret=secrets_store.voucher_key()) \
             if voucher.kind == "private" else voucher.code
         shown = {"voucher_id": voucher.voucher_id, **({"code": code} if code else {})}
         voucher_text = code if voucher.kind == "private" else voucher.name

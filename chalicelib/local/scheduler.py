@@ -65,8 +65,20 @@ class SchedulerEmulator(threading.Thread):
 
 
 def create_group() -> None:
-    scheduler = client("scheduler")
+    """The schedule group and the role schedules assume, as infra declares them; the code
+    reads the role's ARN from moto (chalicelib.store.schedules.role_arn)."""
+    import json
+
+    from chalicelib.store.schedules import SCHEDULER_TRUST_POLICY
+
+    cfg = settings()
+    scheduler, iam = client("scheduler"), client("iam")
     try:
-        scheduler.create_schedule_group(Name=settings().scheduler_group)
+        scheduler.create_schedule_group(Name=cfg.scheduler_group)
     except scheduler.exceptions.ConflictException:
+        pass
+    try:
+        iam.create_role(RoleName=cfg.scheduler_role_name,
+                        AssumeRolePolicyDocument=json.dumps(SCHEDULER_TRUST_POLICY))
+    except iam.exceptions.EntityAlreadyExistsException:
         pass

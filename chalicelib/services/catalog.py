@@ -9,8 +9,8 @@ from chalicelib.domain import aggregates, vouchers
 from chalicelib.domain.customers import iso
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.vouchers import ProductPut, VoucherCreate
-from chalicelib.settings import settings
 from chalicelib.store import catalog as repo
+from chalicelib.store import secrets as secrets_store
 from chalicelib.store.versioning import retry_on_conflict
 
 
@@ -77,7 +77,7 @@ def new_id(prefix: str, now_ms: int) -> str:
 
 def shop_code(voucher_id: str) -> str:
     # Readable, stable code for a regular/targeted voucher (private codes are per recipient).
-    return vouchers.shop_code(voucher_id, secret=settings().voucher_key())
+    return vouchers.shop_code(voucher_id, secret=secrets_store.voucher_key())
 
 
 def create_voucher(seller_id: str, body: VoucherCreate, actor: str, now: datetime) -> dict:

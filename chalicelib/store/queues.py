@@ -42,6 +42,18 @@ def url(short: str) -> str:
     return _urls[short]
 
 
+_arns: dict[str, str] = {}
+
+
+def arn(short: str) -> str:
+    """The queue's ARN as SQS reports it (moto's account and region in the offline stages;
+    on AWS the template passes the ARNs the code needs, see settings)."""
+    if short not in _arns:
+        _arns[short] = client("sqs").get_queue_attributes(
+            QueueUrl=url(short), AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return _arns[short]
+
+
 def send_batch(short: str, bodies: list[dict[str, Any]]) -> None:
     """Send messages 10 at a time, retrying each entry SQS reports as failed."""
     sqs = client("sqs")

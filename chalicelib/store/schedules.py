@@ -9,13 +9,18 @@ from datetime import UTC, datetime
 from chalicelib.settings import settings
 from chalicelib.store.aws import client
 
+# Who may assume the role schedules send with: declared once, for infra and the local stack.
+SCHEDULER_TRUST_POLICY = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
+
 
 def put_one_time(name: str, at: datetime, target_arn: str, body: dict) -> None:
     """Create (or move) a one-time schedule ``at(...)`` in UTC that deletes itself once fired."""
     cfg = settings()
     scheduler = client("scheduler")
     utc = at.astimezone(UTC)
-    role = cfg.scheduler_role_arn or f"arn:aws:iam::{cfg.account_id}:role/{cfg.prefix}scheduler-to-sqs"
+    role = role_arn()
     request = {
         "Name": name, "GroupName": cfg.scheduler_group,
         "ScheduleExpression": f"at({utc:%Y-%m-%dT%H:%M:%S})", "ScheduleExpressionTimezone": "UTC",
@@ -30,6 +35,21 @@ def put_one_time(name: str, at: datetime, target_arn: str, body: dict) -> None:
         # permission beyond what infra grants).
         delete(name)
         scheduler.create_schedule(**request)
+
+
+_role_arn: dict[str, str] = {}
+
+
+def role_arn() -> str:
+    """The role the scheduler assumes to send to the dispatch queue: passed in by the template
+    on AWS; in the offline stages the one the local stack created in moto."""
+    cfg = settings()
+    if cfg.scheduler_role_arn:
+        return cfg.scheduler_role_arn
+    name = cfg.scheduler_role_name
+    if name not in _role_arn:
+        _role_arn[name] = client("iam").get_role(RoleName=name)["Role"]["Arn"]
+    return _role_arn[name]
 
 
 def delete(name: str) -> bool:

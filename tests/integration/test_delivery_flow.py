@@ -194,8 +194,7 @@ def test_scheduled_plan_is_dispatched_when_its_schedule_fires(api, app):
 
     from chalicelib.delivery.scheduling import schedule_name
     from chalicelib.local.scheduler import fire_due
-    from chalicelib.settings import settings
-    from chalicelib.store import schedules
+    from chalicelib.store import queues, schedules
     from tests.integration.delivery_support import iso
 
     ids = seed_followers(api, 3)
@@ -205,7 +204,7 @@ def test_scheduled_plan_is_dispatched_when_its_schedule_fires(api, app):
     stored = schedules.get(schedule_name(api.seller_id, plan["plan_id"]))
     assert stored["ScheduleExpression"] == f"at({at:%Y-%m-%dT%H:%M:%S})"
     assert stored["ScheduleExpressionTimezone"] == "UTC"
-    assert stored["Target"]["Arn"] == settings().queue_arn("dispatch")
+    assert stored["Target"]["Arn"] == queues.arn("dispatch")
     run_pipeline(app)
     assert all(not _inbox(api, c) for c in ids)             # not before its time
     fire_due(at + timedelta(seconds=1))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from chalicelib.local import pollers
 from chalicelib.local.scheduler import due_at, fire_due
 from chalicelib.settings import settings
+from chalicelib.store import schedules
 from chalicelib.store.aws import client
 
 
@@ -99,7 +100,7 @@ def test_the_scheduler_emulator_fires_due_schedules_once_and_deletes_them(aws):
             Name=sname, GroupName=group, ScheduleExpression=f"at({when:%Y-%m-%dT%H:%M:%S})",
             ScheduleExpressionTimezone="UTC", FlexibleTimeWindow={"Mode": "OFF"},
             ActionAfterCompletion=action,
-            Target={"Arn": arn, "RoleArn": "arn:aws:iam::123456789012:role/s",
+            Target={"Arn": arn, "RoleArn": schedules.role_arn(),
                     "Input": json.dumps({"fired": sname})})
 
     tag = uuid.uuid4().hex[:6]

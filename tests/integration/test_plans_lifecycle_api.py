@@ -50,7 +50,7 @@ def test_send_now_goes_in_progress_then_sent_when_every_recipient_is_handled(api
 
 
 def test_send_later_creates_a_one_time_schedule_to_the_dispatch_queue(api, draft):
-    from chalicelib.settings import settings
+    from chalicelib.store import queues
 
     r = api.post("/v1/plans", {**{k: draft[k] for k in ("name", "audience", "content", "product_ids")},
                                "send_at": "2027-01-15T09:30:00+07:00", "action": "send"})
@@ -61,7 +61,7 @@ def test_send_later_creates_a_one_time_schedule_to_the_dispatch_queue(api, draft
     assert found["ScheduleExpression"] == "at(2027-01-15T02:30:00)"
     assert found["ScheduleExpressionTimezone"] == "UTC"
     assert found["ActionAfterCompletion"] == "DELETE"
-    assert found["Target"]["Arn"] == settings().queue_arn("dispatch")
+    assert found["Target"]["Arn"] == queues.arn("dispatch")
     assert json.loads(found["Target"]["Input"]) == {"seller_id": api.seller_id,
                                                     "plan_id": plan["plan_id"]}
 

@@ -47,19 +47,41 @@ def test_shop_code_is_keyed_too():
     assert code.startswith("V") and len(code) == len(old)
 
 
-@pytest.mark.parametrize("stage, secret, key", [
-    ("local", None, LOCAL_VOUCHER_SECRET.encode()),
-    ("local", "mine", b"mine"),
-    ("dev", "a-real-secret", b"a-real-secret"),
-    ("prod", "a-real-secret", b"a-real-secret"),
-    ("dev", None, ValueError),
-    ("prod", "", ValueError),
-    ("prod", LOCAL_VOUCHER_SECRET, ValueError),
+DEPLOYED = dict(jwt_secret="j" * 40, chat_channel="http", messaging_endpoint="https://m.example",
+                dispatch_queue_arn="arn:queue", scheduler_role_arn="arn:role")
+
+
+@pytest.mark.parametrize("stage, secret, refused", [
+    ("local", None, False),
+    ("test", None, False),
+    ("dev", None, False),          # derived from the JWT secret
+    ("dev", "v" * 32, False),
+    ("prod", "short", True),
+    ("prod", LOCAL_VOUCHER_SECRET, True),
 ])
-def test_voucher_secret_has_a_default_only_on_the_local_stage(stage, secret, key):
-    cfg = Settings(stage=stage, voucher_secret=secret)
-    if key is ValueError:
+def test_voucher_secret_has_a_default_only_offline_and_is_never_the_local_one(stage, secret,
+                                                                              refused):
+    extra = {} if stage in ("local", "test") else DEPLOYED
+    if refused:
         with pytest.raises(ValueError, match="CRM_VOUCHER_SECRET"):
-            cfg.voucher_key()
-    else:
-        assert cfg.voucher_key() == key
+            Settings(stage=stage, voucher_secret=secret, **extra)
+        return
+    cfg = Settings(stage=stage, voucher_secret=secret, **extra)
+    if stage in ("local", "test") and secret is None:
+        assert cfg.voucher_secret == LOCAL_VOUCHER_SECRET
+
+
+def test_a_deployment_without_a_voucher_secret_derives_one_from_the_jwt_secret(monkeypatch):
+    from chalicelib.store import secrets
+
+    for jwt in ("j" * 40, "k" * 40):
+        monkeypatch.setattr(secrets, "settings", lambda jwt=jwt: Settings(
+            stage="dev", **{**DEPLOYED, "jwt_secret": jwt}))
+        key = secrets.voucher_key()
+        assert key not in (jwt.encode(), LOCAL_VOUCHER_SECRET.encode()) and len(key) == 32
+        assert key == secrets.voucher_key()
+    monkeypatch.setattr(secrets, "settings", lambda: Settings(stage="dev", **DEPLOYED))
+    first = secrets.voucher_key()
+    monkeypatch.setattr(secrets, "settings", lambda: Settings(
+        stage="dev", **{**DEPLOYED, "jwt_secret": "k" * 40}))
+    assert secrets.voucher_key() != first
