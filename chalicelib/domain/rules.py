@@ -370,18 +370,7 @@ def references(rule: dict) -> set[str]:
 
 def find_cycle(start: set[str], rules: dict[str, dict], editing: str | None) -> list[str] | None:
     """A chain of segment ids from ``start`` back to ``editing`` (or any loop), else None.
-    ``rules`` maps segment id -> its normalised rule."""
-    def visit(seg: str, trail: list[str]) -> list[str] | None:
-        if seg == editing or seg in trail:
-            return [*trail, seg]
-        for nxt in sorted(references(rules.get(seg, {}))):
-            found = visit(nxt, [*trail, seg])
-            if found:
-                return found
-        return None
+    ``rules`` maps segment id -> its normalised rule; each rule is walked once (reuse.py)."""
+    from chalicelib.domain.reuse import find_cycle as find
 
-    for seg in sorted(start):
-        chain = visit(seg, [])
-        if chain:
-            return chain
-    return None
+    return find(start, lambda seg: references(rules.get(seg, {})), editing)
