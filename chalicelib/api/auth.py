@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import Forbidden, Unauthorized
+from chalicelib.domain.ids import is_id
 from chalicelib.store.secrets import jwt_secret
 
 ROLES = ("viewer", "operator", "admin", "owner")
@@ -32,7 +33,9 @@ def authenticate(authorization: str | None) -> Principal:
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
     role, seller = claims.get("role"), claims.get("seller_id")
-    if role not in RANK or not isinstance(seller, str) or not seller:
+    if not isinstance(role, str) or role not in RANK or not is_id(seller):
+        # seller_id goes into every key: one outside the id alphabet (a '#') could reach
+        # another seller's items, so such a token is refused outright.
         raise Unauthorized("token has no valid role or seller_id")
     return Principal(user_id=str(claims["sub"]), seller_id=seller, role=role)
 

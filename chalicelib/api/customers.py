@@ -8,12 +8,13 @@ from chalicelib.api.common import ListQuery, etag, if_match, now
 from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.customers import CustomerPut
 from chalicelib.domain.events import EventBatch
+from chalicelib.domain.ids import Id
 
 bp = Blueprint(__name__)
 
 
 class CustomerListQuery(ListQuery):
-    segment_id: str | None = None
+    segment_id: Id | None = None
     tag: str | None = None
 
 

@@ -36,4 +36,6 @@ def contract(event, get_response) -> Response:
     message = (body or {}).get("Message") or (body or {}).get("message") if isinstance(body, dict) else None
     if status == 415:
         message = f"unsupported content type: {message or 'send application/json'}"
-    return json_response(error_body(code, message or code.replace("_", " ")), new_status)
+    # A 405 names the methods the route does take (RFC 9110; schemathesis checks it).
+    keep = {k: v for k, v in (response.headers or {}).items() if k.lower() == "allow"}
+    return json_response(error_body(code, message or code.replace("_", " ")), new_status, keep)

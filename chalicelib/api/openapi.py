@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from chalicelib.api.routing import ROUTES
 from chalicelib.domain.events import EVENT_ADAPTER
+from chalicelib.domain.ids import ID_ADAPTER
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -40,7 +41,7 @@ def document() -> dict:
     paths: dict[str, dict] = {}
     for route in ROUTES:
         op: dict[str, Any] = {"operationId": route.name, "summary": route.summary.split("\n")[0]}
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+        params = [{"name": n, "in": "path", "required": True, "schema": ID_ADAPTER.json_schema()}
                   for n in re.findall(r"{(\w+)}", route.path)]
         if route.query is not None:
             qs = route.query.model_json_schema()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import inspect
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,10 +25,14 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.auth import Principal, authenticate, require
 from chalicelib.domain.errors import DomainError, Invalid
+from chalicelib.domain.ids import check_id
 from chalicelib.logs import get_logger
 
 logger = get_logger("api")
 JSON_TYPES = ["application/json"]
+# Deeper than any model needs (a rule of 12 levels is about 30), shallow enough that nothing
+# downstream — validation, rule parsing, json.dumps of a stored body — can run out of stack.
+MAX_JSON_DEPTH = 64
 
 
 @dataclass
@@ -103,12 +108,46 @@ def validation_details(exc: ValidationError, prefix: str = "") -> list[dict]:
     return details
 
 
+def json_depth(value: Any, limit: int) -> int:
+    """How deeply ``value`` nests (a scalar is 0, ``[]`` is 1), counted without recursion and
+    given up as soon as it passes ``limit``."""
+    deepest = 0
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return deepest
+
+
+class TooDeep(ValueError):
+    """A JSON document nested deeper than allowed."""
+
+
+def load_json(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> Any:
+    """json.loads that refuses (TooDeep) a document nested deeper than ``limit``. The C
+    decoder stops at the interpreter's recursion limit with RecursionError; that becomes
+    the same refusal instead of a 500."""
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise TooDeep(f"nested deeper than {limit} levels") from None
+    if json_depth(data, limit) > limit:
+        raise TooDeep(f"nested deeper than {limit} levels")
+    return data
+
+
 def parse_json(raw: bytes | None) -> Any:
     if not raw:
         raise Invalid("request body is empty; a JSON object is required",
                       [{"path": "", "message": "body required"}])
     try:
-        return json.loads(raw)
+        return load_json(raw)
+    except TooDeep as exc:
+        raise Invalid(f"the JSON body is {exc}", [{"path": "", "message": str(exc)}]) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"malformed JSON: {exc}", [{"path": "", "message": "malformed JSON"}]) from exc
 
@@ -132,7 +171,7 @@ def decode_cursor(cursor: str | None) -> dict | None:
         return None
     try:
         pad = "=" * (-len(cursor) % 4)
-        state = json.loads(base64.urlsafe_b64decode(cursor + pad))
+        state = load_json(base64.urlsafe_b64decode(cursor + pad), limit=8)
         if not isinstance(state, dict):
             raise ValueError("not an object")
         return state
@@ -147,6 +186,8 @@ def endpoint(bp: Any, path: str, method: str, *, role: str | None = "viewer",
              summary: str = "") -> Callable:
     """Register a Chalice route with auth, validation and the error contract around it."""
 
+    path_ids = re.findall(r"{(\w+)}", path)   # every path parameter is an id
+
     def decorate(fn: Callable) -> Callable:
         wants_request = "request" in inspect.signature(fn).parameters
 
@@ -157,6 +198,8 @@ def endpoint(bp: Any, path: str, method: str, *, role: str | None = "viewer",
                 if role is not None:
                     principal = authenticate((request.headers or {}).get("authorization"))
                     require(principal, role)
+                for name in path_ids:   # before any key is built from them: bad -> 400
+                    check_id(params.get(name), name)
                 kwargs: dict[str, Any] = {}
                 if body is not None:
                     kwargs["body"] = validate(body, parse_json(request.raw_body))

@@ -69,7 +69,7 @@ class Compiler:
             return _never
         self._visiting.add(segment_id)
         try:
-            compiled = self.compile(rule)
+            compiled = _once_per_profile(self.compile(rule))
         finally:
             self._visiting.discard(segment_id)
         self._segments[segment_id] = compiled
@@ -177,6 +177,23 @@ ATTR_SLOTS = {"age": "age", "gender": "gender", "region": "region_key", "is_foll
 def compile_rule(rule: dict, now_ms: int, resolver: Resolver) -> Predicate:
     """A predicate answering "is this profile in the segment" at ``now_ms``."""
     return Compiler(now_ms, resolver).compile(rule)
+
+
+def _once_per_profile(keep: Predicate) -> Predicate:
+    """A reused segment is decided once per customer, however often a rule names it (a
+    ladder of segments each reusing the previous one twice would otherwise cost 2^n)."""
+    last: tuple[Profile | None, bool] = (None, False)
+
+    def check(p: Profile) -> bool:
+        nonlocal last
+        seen, held = last   # one tuple, read and written whole: safe across threads
+        if seen is p:
+            return held
+        held = keep(p)
+        last = (p, held)
+        return held
+
+    return check
 
 
 def _never(p: Profile) -> bool:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain import aggregates
+from chalicelib.domain.ids import MAX_ID, is_id
 
 Gender = Literal["female", "male", "unknown"]
 
@@ -42,13 +43,12 @@ class CustomerPut(BaseModel):
 
 PROFILE_FIELDS = tuple(CustomerPut.model_fields)
 CENTS = Decimal("0.01")
-CUSTOMER_ID_MAX = 128
+CUSTOMER_ID_MAX = MAX_ID
 
 
 def usable_customer_id(customer_id: str) -> bool:
-    """Ids as events carry them: 1-128 characters, no white space (longer ones can never
-    exist, so they are 404/400 before they reach the database's key-size limit)."""
-    return 0 < len(customer_id) <= CUSTOMER_ID_MAX and not any(c.isspace() for c in customer_id)
+    """An id as API.md "Ids" defines it (domain/ids.py): anything else can never exist."""
+    return is_id(customer_id)
 
 
 def iso(ms: int | None) -> str | None:

@@ -9,12 +9,12 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from chalicelib.domain.errors import Invalid
+from chalicelib.domain.ids import Id
 
 MAX_AGE = timedelta(days=365)
 MAX_SKEW = timedelta(minutes=5)
 MAX_BATCH = 500
-
-Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s#]+$")]
+MAX_LIST_IDS = 100   # a list field of one event (product_ids)
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 
 
@@ -42,7 +42,7 @@ class OrderPaid(_CustomerEvent):
     order_id: Id
     amount: Money
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-    product_ids: list[Id] = []
+    product_ids: list[Id] = Field(default_factory=list, max_length=MAX_LIST_IDS)
 
 
 class OrderRefunded(_CustomerEvent):

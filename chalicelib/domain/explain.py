@@ -3,7 +3,9 @@ value (or count) it compared. Uses the same compiled leaves as evaluation, so an
 can never disagree with membership.
 
 Paths are relative to the rule (the root is ``""``, its children ``all[0]``, ``all[1]``...);
-a reused segment's own rule is explained under ``<path>.segment``.
+a reused segment's own rule is explained under ``<path>.segment`` where it first appears;
+a later mention of the same segment gives its outcome and ``explained_at``, that first path
+(so an explanation grows with the segments a rule reaches, not with the paths to them).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def explain(rule: dict, profile: Profile, compiler: Compiler,
     """(member, conditions) for one profile. ``display`` turns a stored node into what the
     seller wrote (tag ids into names); ``tag_names`` maps tag id -> name for ``saw``."""
     out: list[dict] = []
-    held = _node(rule, "", profile, compiler, display, tag_names, out, set())
+    held = _node(rule, "", profile, compiler, display, tag_names, out, set(), {})
     return held, out
 
 
@@ -34,20 +36,22 @@ def _child(path: str, part: str) -> str:
 
 
 def _node(node: dict, path: str, p: Profile, compiler: Compiler, display: Callable,
-          names: dict[str, str], out: list[dict], seen: set[str]) -> bool:
+          names: dict[str, str], out: list[dict], seen: set[str], expanded: dict[str, str]
+          ) -> bool:
     entry: dict[str, Any] = {"path": path}
     out.append(entry)
     for kind in ("all", "any"):
         if kind in node:
             paths = [_child(path, f"{kind}[{i}]") for i in range(len(node[kind]))]
-            results = [_node(c, cp, p, compiler, display, names, out, seen)
+            results = [_node(c, cp, p, compiler, display, names, out, seen, expanded)
                        for c, cp in zip(node[kind], paths, strict=True)]
             held = all(results) if kind == "all" else any(results)
             entry.update(condition={kind: paths}, held=held,
                          saw={"held": sum(results), "of": len(results)})
             return held
     if "not" in node:
-        inner = _node(node["not"], _child(path, "not"), p, compiler, display, names, out, seen)
+        inner = _node(node["not"], _child(path, "not"), p, compiler, display, names, out, seen,
+                      expanded)
         entry.update(condition={"not": _child(path, "not")}, held=not inner, saw=inner)
         return not inner
     if "segment" in node:
@@ -56,8 +60,15 @@ def _node(node: dict, path: str, p: Profile, compiler: Compiler, display: Callab
         if rule is None or seg in seen:   # gone, or a loop: it cannot hold
             entry.update(condition={"segment": seg}, held=False, saw={"member": False})
             return False
+        if seg in expanded:
+            held = compiler.segment(seg)(p)
+            entry.update(condition={"segment": seg}, held=held, saw={"member": held},
+                         explained_at=expanded[seg])
+            return held
         entry.update(condition={"segment": seg})
-        held = _node(rule, _child(path, "segment"), p, compiler, display, names, out, seen | {seg})
+        expanded[seg] = _child(path, "segment")
+        held = _node(rule, _child(path, "segment"), p, compiler, display, names, out, seen | {seg},
+                     expanded)
         entry.update(held=held, saw={"member": held})
         return held
     held = compiler.compile(node)(p)

@@ -19,10 +19,15 @@ import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult
 
 from chalicelib.domain.errors import Invalid, TooLarge
+from chalicelib.domain.tags import MAX_NAME as MAX_TAG_NAME
 from chalicelib.domain.tags import norm_name
 
 MAX_ROWS = 5000
 MAX_NAME = 200
+# The report is stored as one item (DynamoDB: 400 KB) and returned whole, so it lists at
+# most this many ignored tags, each once per row and cut to the longest possible tag name;
+# ``tags_ignored_count`` says how many there were.
+MAX_TAGS_IGNORED = 1000
 PHONE_COLUMNS = ("phone", "phone_number", "phonenumber", "mobile", "tel", "telephone")
 TAG_COLUMNS = ("tags", "tag")
 NAME_COLUMNS = ("name", "customer_name")
@@ -60,7 +65,14 @@ class ImportPlan:
     accepted: list[PlannedRow] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)      # {row, reason}
     duplicates: list[dict] = field(default_factory=list)    # {row, reason, first_row}
-    tags_ignored: list[dict] = field(default_factory=list)  # {row, tag}
+    tags_ignored: list[dict] = field(default_factory=list)  # {row, tag}, the first ones
+    tags_ignored_count: int = 0                              # every (row, tag) once
+
+    def ignore_tag(self, row: int, tag: str) -> None:
+        self.tags_ignored_count += 1
+        if len(self.tags_ignored) < MAX_TAGS_IGNORED:
+            shown = tag if len(tag) <= MAX_TAG_NAME else tag[:MAX_TAG_NAME] + "…"
+            self.tags_ignored.append({"row": row, "tag": shown})
 
     def report(self) -> dict:
         """The counts and lists of the import report; every row is exactly one of imported,
@@ -71,7 +83,7 @@ class ImportPlan:
                 "duplicates": len(self.duplicates), "errors": errors,
                 "duplicate_rows": [{"row": d["row"], "first_row": d["first_row"]}
                                    for d in self.duplicates],
-                "tags_ignored": self.tags_ignored}
+                "tags_ignored": self.tags_ignored, "tags_ignored_count": self.tags_ignored_count}
 
 
 def check_region(region: str | None) -> str | None:
@@ -194,13 +206,17 @@ def parse(raw: bytes, default_region: str | None, tags_by_norm: dict[str, str]) 
             continue
         first_row_of[phone] = row
         tag_ids: list[str] = []
+        unknown: set[str] = set()
         cell = record[tags_col] if tags_col is not None and tags_col < len(record) else ""
         for tag in (t.strip() for t in TAG_SPLIT.split(cell)):
             if not tag:
                 continue
-            tag_id = tags_by_norm.get(norm_name(tag))
+            norm = norm_name(tag)
+            tag_id = tags_by_norm.get(norm)
             if tag_id is None:
-                plan.tags_ignored.append({"row": row, "tag": tag})
+                if norm not in unknown:   # "ghost, Ghost, ghost" is one ignored tag
+                    unknown.add(norm)
+                    plan.ignore_tag(row, tag)
             elif tag_id not in tag_ids:
                 tag_ids.append(tag_id)
         plan.accepted.append(PlannedRow(row, phone, name, tuple(tag_ids)))

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.domain.errors import Conflict, Invalid
+from chalicelib.domain.ids import Id
 from chalicelib.domain.shop_settings import LOCALE_PATTERN, QuietHours, quiet_until
 from chalicelib.domain.vouchers import Moment, ProductId
 
@@ -82,7 +83,7 @@ def _words(value: str) -> str:
 
 
 Name = Annotated[str, Field(max_length=1000), AfterValidator(_words)]
-SegmentId = Annotated[str, Field(min_length=1, max_length=128)]
+SegmentId = Id
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 Locale = Annotated[str, Field(pattern=LOCALE_PATTERN)]
 
@@ -114,7 +115,7 @@ class Content(BaseModel):
 class VoucherChoice(BaseModel):
     model_config = ConfigDict(extra="ignore")
     mode: Literal["chosen", "smart"]
-    voucher_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    voucher_id: Id | None = None
 
     @model_validator(mode="after")
     def _id_when_chosen(self) -> VoucherChoice:
@@ -182,7 +183,7 @@ class PlanPatch(BaseModel):
 
 class SendTestBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    customer_id: Annotated[str, Field(min_length=1, max_length=128)]
+    customer_id: Id
 
 
 # ----- test sends (API.md: consent first, at most 10 per plan per rolling hour) -------------

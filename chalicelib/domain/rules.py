@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from chalicelib.domain.events import CUSTOMER_EVENT_TYPES
+from chalicelib.domain.ids import ID_RULE, is_id
 
 COMPOSITES = ("all", "any", "not")
 NODE_KEYS = ("all", "any", "not", "segment", "attr", "event", "tags", "tag_ids")
@@ -167,8 +168,8 @@ def _composite(node: dict, kind: str, path: str, out: Parsed, depth: int, counte
 def _segment(node: dict, path: str, out: Parsed) -> dict:
     _only(node, {"segment"}, path)
     seg = node["segment"]
-    if not isinstance(seg, str) or not seg or len(seg) > 128:
-        raise _Bad(f"{path}.segment", "'segment' takes a segment id (a string)")
+    if not is_id(seg):
+        raise _Bad(f"{path}.segment", f"'segment' takes a segment id: {ID_RULE}")
     out.segment_refs.append((f"{path}.segment", seg))
     return {"segment": seg}
 
@@ -188,6 +189,8 @@ def _tags(node: dict, kind: str, path: str, out: Parsed) -> dict:
         if not isinstance(value, str) or not value.strip():
             raise _Bad(f"{here}.{mode}[{i}]", "a tag " + ("name" if kind == "tags" else "id")
                        + " must be a non-empty string")
+        if kind == "tag_ids" and not is_id(value):
+            raise _Bad(f"{here}.{mode}[{i}]", f"not a tag id: {ID_RULE}")
         sink.append((f"{here}.{mode}[{i}]", value))
     return {kind: {mode: list(dict.fromkeys(values))}}
 
@@ -211,8 +214,8 @@ def _event(node: dict, path: str) -> dict:
         if etype not in PLAN_EVENTS:
             raise _Bad(f"{path}.plan_id", "plan_id applies to prior outreach only: "
                        + ", ".join(sorted(PLAN_EVENTS)))
-        if not isinstance(plan, str) or not plan or len(plan) > 128:
-            raise _Bad(f"{path}.plan_id", "plan_id must be a plan id (a string)")
+        if not is_id(plan):
+            raise _Bad(f"{path}.plan_id", f"plan_id must be a plan id: {ID_RULE}")
         out["plan_id"] = plan
     if "amount" in node and node["amount"] is not None:
         if etype not in ORDER_EVENTS:
@@ -367,18 +370,7 @@ def references(rule: dict) -> set[str]:
 
 def find_cycle(start: set[str], rules: dict[str, dict], editing: str | None) -> list[str] | None:
     """A chain of segment ids from ``start`` back to ``editing`` (or any loop), else None.
-    ``rules`` maps segment id -> its normalised rule."""
-    def visit(seg: str, trail: list[str]) -> list[str] | None:
-        if seg == editing or seg in trail:
-            return [*trail, seg]
-        for nxt in sorted(references(rules.get(seg, {}))):
-            found = visit(nxt, [*trail, seg])
-            if found:
-                return found
-        return None
+    ``rules`` maps segment id -> its normalised rule; each rule is walked once (reuse.py)."""
+    from chalicelib.domain.reuse import find_cycle as find
 
-    for seg in sorted(start):
-        chain = visit(seg, [])
-        if chain:
-            return chain
-    return None
+    return find(start, lambda seg: references(rules.get(seg, {})), editing)

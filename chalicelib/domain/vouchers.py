@@ -15,9 +15,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from chalicelib.domain.ids import Id
+
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. THB")]
-ProductId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+ProductId = Id
 
 
 def _plausible(value: datetime) -> datetime:
@@ -77,7 +79,7 @@ class VoucherCreate(BaseModel):
     valid_from: Moment | None = None
     valid_until: Moment | None = None
     quantity: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
-    segment_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    segment_id: Id | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> VoucherCreate:

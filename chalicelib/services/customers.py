@@ -13,6 +13,7 @@ from chalicelib.domain.customers import (
     view,
 )
 from chalicelib.domain.errors import Invalid, NotFound
+from chalicelib.domain.ids import ID_RULE
 from chalicelib.domain.versions import check_version
 from chalicelib.settings import settings
 from chalicelib.store import customers as repo
@@ -44,8 +45,8 @@ def put(seller_id: str, customer_id: str, body: CustomerPut, now: datetime,
     """Apply the given fields; returns (customer, created). With ``expected_version`` (If-Match)
     a stale version is refused with 412 instead of retried."""
     if not usable_customer_id(customer_id):
-        raise Invalid("customer_id must be 1-128 characters without spaces",
-                      [{"path": "customer_id", "message": "invalid id"}])
+        raise Invalid(f"customer_id is not valid: {ID_RULE}",
+                      [{"path": "customer_id", "message": ID_RULE}])
     fields = body.model_dump(exclude_unset=True)
     if fields.get("phone"):
         from chalicelib.services import shop_settings

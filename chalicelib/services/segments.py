@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from chalicelib.domain import aggregates, builtins, rules
+from chalicelib.domain import aggregates, builtins, reuse, rules
 from chalicelib.domain.compiler import Compiler, Predicate
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.profile import Profile, from_record
@@ -61,8 +61,11 @@ class Catalogue:
     def tag_names(self) -> dict[str, str]:
         return {t.tag_id: t.name for t in self.tag_items}
 
-    def stored_rules(self) -> dict[str, dict]:
-        return {**builtins.BUILTIN_RULES, **{k: v.rule for k, v in self.custom.items()}}
+    def reuse_graph(self) -> dict[str, set[str]]:
+        """Segment id -> the segment ids its rule reuses directly (built-ins reuse none)."""
+        return {**{b: set() for b in builtins.BUILTIN_RULES},
+                **{k: set(v.refs) if v.refs else rules.references(v.rule)
+                   for k, v in self.custom.items()}}
 
 
 # ----- the interface others depend on ---------------------------------------------------
@@ -86,16 +89,29 @@ def validate_rule(seller_id: str, rule: dict, path: str = "rule", *, editing: st
     problems += [{"path": p, "message": f"unknown tag id '{t}'"}
                  for p, t in parsed.tag_ids if t not in known_ids]
     if not problems and parsed.segment_refs:
-        chain = rules.find_cycle({s for _, s in parsed.segment_refs}, cat.stored_rules(), editing)
-        if chain:
-            where = next(p for p, s in parsed.segment_refs if s == chain[0])
-            shown = " -> ".join([editing, *chain] if editing else chain)
-            problems.append({"path": where, "message": f"segments reuse each other in a cycle: {shown}"})
+        problems += _reuse_problems(parsed.segment_refs, cat, editing)
     if problems:
         unknown_tags = [d["message"] for d in problems if "unknown tag" in d["message"]]
         raise Invalid("rule is not valid" + (": " + "; ".join(unknown_tags) if unknown_tags else ""),
                       problems)
     return parsed.rule, rules.warnings_for(parsed)
+
+
+def _reuse_problems(segment_refs: list[tuple[str, str]], cat: Catalogue, editing: str | None
+                    ) -> list[dict]:
+    """A ``{"segment"}`` cycle, or a chain of reused segments too deep or too wide."""
+    start = {s for _, s in segment_refs}
+    graph = cat.reuse_graph()
+    chain = reuse.find_cycle(start, lambda seg: graph.get(seg, ()), editing)
+    if chain:
+        where = next(p for p, s in segment_refs if s == chain[0])
+        shown = " -> ".join([editing, *chain] if editing else chain)
+        return [{"path": where, "message": f"segments reuse each other in a cycle: {shown}"}]
+    problem = reuse.reuse_problem(start, graph, editing)
+    if problem:
+        where = next(p for p, s in segment_refs if s == problem.reference)
+        return [{"path": where, "message": problem.message}]
+    return []
 
 
 def compile_rule(seller_id: str, rule: dict, now: datetime) -> ItemPredicate:

@@ -73,6 +73,33 @@ def test_an_unknown_path_is_a_404_in_the_contract_without_echoing_the_token(http
     assert "Bearer" not in r.text
 
 
+def test_a_customer_id_percent_encoded_in_the_path_is_decoded_like_api_gateway(http):
+    r = http.call("PUT", "/v1/customers/phone%3A%2B66812345678", json={"name": "Malee"})
+    assert r.status_code == 201 and r.json()["customer_id"] == "phone:+66812345678"
+    for path in ["/v1/customers/phone%3A%2B66812345678", "/v1/customers/phone:+66812345678"]:
+        got = http.call("GET", path)
+        assert got.status_code == 200
+        assert (got.json()["customer_id"], got.json()["name"]) == ("phone:+66812345678", "Malee")
+    # a '#' arrives decoded too, and is no id character: 400, never another seller's key
+    r = http.call("GET", "/v1/customers/b%23c")
+    assert r.status_code == 400 and r.json()["error"]["details"][0]["path"] == "customer_id"
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND"])
+def test_a_method_no_route_takes_is_405_in_the_contract_over_http(http, method):
+    r = http.call(method, "/v1/customers/c1")
+    assert r.status_code == 405, r.text[:200]
+    assert r.json()["error"]["code"] == "method_not_allowed"
+    assert set(r.headers["Allow"].replace(" ", "").split(",")) == {"GET", "PUT"}
+
+
+def test_a_body_nested_10000_deep_is_400_over_http(http):
+    data = '{"events": ' + "[" * 10_000 + "]" * 10_000 + "}"
+    r = http.call("POST", "/v1/events", data=data, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "validation_error"
+    assert "nested deeper" in r.json()["error"]["message"]
+
+
 def test_roles_and_tenants_over_http(http):
     http.call("PUT", "/v1/customers/c1", json={"name": "mine"})
     assert http.as_role("viewer").call("PUT", "/v1/customers/c1", json={"name": "x"}).status_code == 403

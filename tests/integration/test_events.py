@@ -188,3 +188,44 @@ def test_concurrent_calls_for_one_customer_lose_no_event(api, atomic_moto):
     with ThreadPoolExecutor(8) as pool:
         assert sum(pool.map(send, range(24))) == 24
     assert api.get("/v1/customers/c1").json["stats"]["order_count"] == 24
+
+
+def _at_offset(offset: timedelta) -> str:
+    return (datetime.now(UTC) + offset).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize("offset, accepted", [
+    (-timedelta(days=365) + timedelta(minutes=1), True),
+    (-timedelta(days=365) - timedelta(minutes=1), False),
+    (timedelta(minutes=4), True),
+    (timedelta(minutes=6), False),
+    (timedelta(days=365 * 7000), False),
+])
+def test_an_event_older_than_365_days_or_more_than_5_minutes_ahead_is_rejected_alone(
+        api, offset, accepted):
+    events = [event("ok", "followed"),
+              {**event("edge", "order_paid"), "occurred_at": _at_offset(offset)}]
+    r = api.post("/v1/events", {"events": events}).json
+    assert r["accepted"] == (2 if accepted else 1)
+    assert [x["index"] for x in r["rejected"]] == ([] if accepted else [1])
+
+
+@pytest.mark.parametrize("count, accepted", [(100, True), (101, False)])
+def test_an_event_list_field_holds_at_most_100_ids(api, count, accepted):
+    big = event("big", "order_paid", product_ids=[f"p{i}" for i in range(count)])
+    r = api.post("/v1/events", {"events": [event("ok", "followed"), big]}).json
+    assert r["accepted"] == (2 if accepted else 1)
+    if not accepted:
+        assert r["rejected"][0]["index"] == 1 and "product_ids" in r["rejected"][0]["error"]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("event_id", "e#1"), ("customer_id", "c#1"), ("customer_id", "ลูกค้า"),
+    ("customer_id", "c/1"), ("order_id", "o 1"), ("order_id", "x" * 129),
+    ("product_ids", ["p1", "p%2"]),
+])
+def test_ids_in_an_event_keep_to_the_id_alphabet_or_the_event_is_rejected_alone(api, field, value):
+    bad = {**event("bad", "order_paid"), field: value}
+    r = api.post("/v1/events", {"events": [event("ok", "followed"), bad]}).json
+    assert r["accepted"] == 1
+    assert r["rejected"][0]["index"] == 1 and field in r["rejected"][0]["error"]

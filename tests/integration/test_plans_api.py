@@ -228,9 +228,10 @@ def test_templates_catalogue_filters_and_validates(api):
     assert api.get("/v1/templates?goal=world_peace").status_code == 400
 
 
-def test_ids_and_cursors_no_plan_can_have_are_404_and_400(api):
-    assert api.get("/v1/plans/" + "x" * 300).status_code == 404
-    assert api.post("/v1/plans/bad%20id/send").status_code == 404
+def test_ids_and_cursors_no_plan_can_have_are_400(api):
+    # API.md "Ids": an id outside 1-128 of the id alphabet is a 400 (it used to be a 404)
+    assert api.get("/v1/plans/" + "x" * 300).status_code == 400
+    assert api.post("/v1/plans/bad%20id/send").status_code == 400
     assert api.get("/v1/plans?cursor=not-a-cursor").status_code == 400
     from chalicelib.api.routing import encode_cursor
 

@@ -301,10 +301,59 @@ def test_a_tampered_segment_list_cursor_is_400(api, cursor):
     assert api.get(f"/v1/segments?cursor={cursor}").status_code == 400
 
 
-def test_ids_longer_than_any_id_are_404_not_500(api):
+def test_ids_longer_than_any_id_are_400_not_500(api):
+    # API.md "Ids": an id outside 1-128 of the id alphabet is a 400 (it used to be a 404)
     long = "x" * 2000
     for method, path in [("GET", f"/v1/segments/{long}"), ("PATCH", f"/v1/segments/{long}"),
                          ("DELETE", f"/v1/segments/{long}"), ("GET", f"/v1/segments/{long}/members"),
                          ("GET", f"/v1/segments/{long}/insights"),
                          ("GET", f"/v1/segments/loyal/explain/{long}")]:
-        assert api.call(method, path, {"name": "x"} if method == "PATCH" else None).status_code == 404
+        assert api.call(method, path, {"name": "x"} if method == "PATCH" else None).status_code == 400
+
+
+def test_a_chain_of_reused_segments_deeper_than_the_limit_is_400_naming_the_reference(api):
+    from chalicelib.domain.reuse import MAX_REUSE_DEPTH
+
+    # each segment names the one before twice (the case that used to cost 2^n)
+    prev = create(api, ADULT)["segment_id"]
+    for _ in range(MAX_REUSE_DEPTH - 1):
+        prev = create(api, {"all": [{"segment": prev}, {"not": {"not": {"segment": prev}}}]})[
+            "segment_id"]
+    r = api.post("/v1/segments/preview", {"rule": {"all": [THAI, {"segment": prev}]}})
+    assert r.status_code == 200                                    # MAX_REUSE_DEPTH deep
+    r = api.post("/v1/segments", {"name": "too deep",
+                                  "rule": {"all": [THAI, {"segment": prev}]}})
+    assert r.status_code == 201
+    r = api.post("/v1/segments/preview", {"rule": {"segment": r.json["segment_id"]}})
+    assert r.status_code == 400
+    assert r.json["error"]["details"][0]["path"] == "rule.segment"
+    assert f"{MAX_REUSE_DEPTH + 1} deep" in r.json["error"]["details"][0]["message"]
+
+
+def test_editing_a_reused_segment_cannot_deepen_the_chains_above_it(api):
+    from chalicelib.domain.reuse import MAX_REUSE_DEPTH
+
+    bottom = create(api, ADULT)["segment_id"]
+    create(api, {"segment": create(api, {"segment": bottom})["segment_id"]})
+    chain = create(api, THAI)["segment_id"]
+    for _ in range(MAX_REUSE_DEPTH - 2):
+        chain = create(api, {"segment": chain})["segment_id"]
+    r = api.patch(f"/v1/segments/{bottom}", {"rule": {"segment": chain}})
+    assert r.status_code == 400 and r.json["error"]["details"][0]["path"] == "rule.segment"
+    assert "which reuses this one" in r.json["error"]["details"][0]["message"]
+    assert api.get(f"/v1/segments/{bottom}").json["rule"] == ADULT
+
+
+def test_a_rule_reaching_more_segments_than_the_limit_is_400(api):
+    from chalicelib.domain.reuse import MAX_REUSED
+
+    ids = [create(api, {**ADULT, "value": 18 + i})["segment_id"] for i in range(MAX_REUSED + 1)]
+    half = len(ids) // 2
+    rule = {"any": [{"any": [{"segment": s} for s in ids[:half]]},
+                    {"any": [{"segment": s} for s in ids[half:]]}]}
+    r = api.post("/v1/segments/preview", {"rule": rule})
+    assert r.status_code == 400
+    assert r.json["error"]["details"][0]["path"].startswith("rule.any[")
+    assert f"{MAX_REUSED + 1} segments" in r.json["error"]["details"][0]["message"]
+    rule["any"][1]["any"].pop()
+    assert api.post("/v1/segments/preview", {"rule": rule}).status_code == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain import rules
+from chalicelib.domain import reuse, rules
 
 AGE = {"attr": "age", "op": "gte", "value": 18}
 
@@ -173,3 +173,72 @@ def test_oversized_rules_are_refused():
 ])
 def test_segment_reuse_cycles_are_found(start, stored, editing, cycle):
     assert rules.find_cycle(start, stored, editing) == cycle
+
+
+class CountingRules(dict):
+    """The stored rules, counting how often a segment's rule is looked up."""
+    lookups = 0
+
+    def get(self, key, default=None):
+        self.lookups += 1
+        return super().get(key, default)
+
+
+def ladder(n: int) -> CountingRules:
+    """seg0 is a plain rule; seg{k} reuses seg{k-1} twice (and seg{k-2}): 2^n paths."""
+    stored = CountingRules(seg0=AGE, seg1={"segment": "seg0"})
+    for k in range(2, n):
+        stored[f"seg{k}"] = {"all": [{"segment": f"seg{k - 1}"},
+                                     {"not": {"segment": f"seg{k - 1}"}},
+                                     {"segment": f"seg{k - 2}"}]}
+    return stored
+
+
+def test_the_segment_cycle_check_reads_each_segment_once():
+    stored = ladder(20)
+    assert rules.find_cycle({"seg19"}, stored, None) is None
+    assert stored.lookups <= 20
+    stored.lookups = 0
+    assert rules.find_cycle({"seg19"}, stored, "seg0")[-1] == "seg0"
+    assert stored.lookups <= 20
+
+
+@pytest.mark.parametrize("top, deep", [(reuse.MAX_REUSE_DEPTH, False),
+                                       (reuse.MAX_REUSE_DEPTH + 1, True)])
+def test_a_chain_of_reused_segments_is_at_most_max_reuse_depth_deep(top, deep):
+    stored = ladder(top + 1)
+    graph = {k: rules.references(v) for k, v in stored.items()}
+    problem = reuse.reuse_problem({f"seg{top - 1}"}, graph, None)
+    assert (problem is not None) is deep
+    if deep:
+        assert problem.reference == f"seg{top - 1}" and f"{top} deep" in problem.message
+
+
+def test_editing_a_reused_segment_counts_the_chains_of_the_segments_above_it():
+    # top -> mid -> bottom; giving bottom a chain of its own lengthens top's chain too
+    graph = {"top": {"mid"}, "mid": {"bottom"}, "bottom": set(),
+             **{f"c{i}": ({f"c{i + 1}"} if i < 6 else set()) for i in range(7)}}
+    problem = reuse.reuse_problem({"c0"}, graph, "bottom")
+    assert problem is not None and "'top'" in problem.message and problem.reference == "c0"
+    assert reuse.reuse_problem({"c3"}, graph, "bottom") is None
+
+
+@pytest.mark.parametrize("count, wide", [(reuse.MAX_REUSED, False), (reuse.MAX_REUSED + 1, True)])
+def test_a_rule_reaches_at_most_max_reused_segments(count, wide):
+    graph = {f"s{i}": set() for i in range(count)}
+    problem = reuse.reuse_problem(set(graph), graph, None)
+    assert (problem is not None) is wide
+
+
+def test_the_reuse_limits_read_each_segment_once():
+    stored = ladder(400)
+    graph = {k: rules.references(v) for k, v in stored.items()}
+    reads = []
+
+    class Reads(dict):
+        def get(self, key, default=None):
+            reads.append(key)
+            return super().get(key, default)
+
+    assert reuse.reuse_problem({"seg399"}, Reads(graph), None) is not None
+    assert len(reads) == len(set(reads)) <= 400

@@ -6,6 +6,7 @@ import pytest
 
 from chalicelib.domain import builtins, rules
 from chalicelib.domain.compiler import compile_rule, select
+from chalicelib.domain.profile import Profile
 from tests.unit.segment_profiles import NOW_MS, event, order, profile
 
 
@@ -233,3 +234,31 @@ def test_at_least_once_agrees_with_counting_on_random_histories():
                 node = rules.parse({"event": name, "within_days": days}).rule
                 counted = event_counter(node, NOW_MS - days * 86_400_000, NOW_MS)(p)
                 assert compile_rule(node, NOW_MS, Resolver())(p) is (counted >= 1)
+
+
+class CountedAge(Profile):
+    """A profile counting how often a rule reads its age."""
+    __slots__ = ("_age", "reads")
+
+    @property
+    def age(self):
+        self.reads += 1
+        return self._age
+
+    @age.setter
+    def age(self, value):
+        self.reads, self._age = 0, value
+
+
+def test_a_reused_segment_is_decided_once_per_customer_however_often_it_is_named():
+    # seg{k} names seg{k-1} twice: without deciding each segment once, 2^8 age reads
+    segments = {"seg0": {"attr": "age", "op": "gte", "value": 18}}
+    for k in range(1, 9):
+        segments[f"seg{k}"] = {"any": [{"not": {"segment": f"seg{k - 1}"}},
+                                       {"segment": f"seg{k - 1}"}]}
+    keep = compile_rule({"segment": "seg8"}, NOW_MS, Resolver(segments))
+    p = CountedAge("c1", age=30)
+    assert keep(p) is True
+    assert p.reads == 1
+    other = CountedAge("c2", age=10)
+    assert keep(other) is True and other.reads == 1

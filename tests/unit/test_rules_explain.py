@@ -119,3 +119,24 @@ def test_insights_of_an_empty_segment_are_zero_not_an_error():
     got = insights.summarise([], NOW_MS)
     assert (got["size"], got["follower_share"], got["orders"], got["gmv"], got["aov"]) == \
         (0, 0.0, 0, "0.00", "0.00")
+
+
+def test_an_explanation_expands_each_reused_segment_once():
+    segments = {"seg0": SPENDERS}
+    for k in range(1, 11):
+        segments[f"seg{k}"] = {"all": [{"segment": f"seg{k - 1}"},
+                                       {"not": {"not": {"segment": f"seg{k - 1}"}}}]}
+
+    class Ladder(Resolver):
+        def segment(self, segment_id):
+            return segments.get(segment_id) or super().segment(segment_id)
+
+    p = profile(*order(3, "60.00"))
+    member, conditions = explain({"segment": "seg10"}, p, Compiler(NOW_MS, Ladder()),
+                                 lambda n: n, {})
+    assert member is True
+    assert len(conditions) <= 6 * len(segments)   # 2^10 paths would give thousands
+    again = [c for c in conditions if "explained_at" in c]
+    assert again and all(c["held"] is True for c in again)
+    by_path = {c["path"]: c for c in conditions}
+    assert all(c["explained_at"] in by_path for c in again)
