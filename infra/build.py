@@ -94,16 +94,19 @@ def table_resources() -> dict[str, Any]:
 
 def queue_resources() -> dict[str, Any]:
     from chalicelib.settings import settings
-    from chalicelib.store.queues import MAX_RECEIVES, QUEUES
+    from chalicelib.store.queues import MAX_MESSAGE_BYTES, MAX_RECEIVES, QUEUES
 
     cfg = settings()
     out: dict[str, Any] = {}
     for q in QUEUES:
         name = cfg.queue_name(q.name)
         out[dlq_id(q.name)] = {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": name + "-dlq", "MessageRetentionPeriod": 1209600}}
+            "QueueName": name + "-dlq", "MessageRetentionPeriod": 1209600,
+            "MaximumMessageSize": MAX_MESSAGE_BYTES}}
         out[queue_id(q.name)] = {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": name, "VisibilityTimeout": q.visibility_timeout,
+            # the size the publishers pack messages to (chalicelib/store/queues.pack)
+            "MaximumMessageSize": MAX_MESSAGE_BYTES,
             "RedrivePolicy": {"deadLetterTargetArn": _arn(dlq_id(q.name)),
                               "maxReceiveCount": MAX_RECEIVES}}}
     return out

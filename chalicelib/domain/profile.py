@@ -41,12 +41,12 @@ class Profile:
         # (refunded ones too) for the ``order_paid`` event.
         counted: list[tuple[int, Decimal]] = []
         paid: list[int] = []
-        for order in agg["orders"].values():
-            if order["paid"] is None:
+        for paid_ms, amount, refunded in aggregates.order_rows(agg):
+            if paid_ms is None:
                 continue
-            paid.append(order["paid"])
-            if order["refunded"] is None:
-                counted.append((order["paid"], Decimal(order["amount"])))
+            paid.append(paid_ms)
+            if refunded is None:
+                counted.append((paid_ms, Decimal(amount)))
         counted.sort()
         paid.sort()
         self.order_times = [t for t, _ in counted]

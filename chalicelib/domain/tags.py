@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from chalicelib.domain.aggregates import DAY_MS
+from chalicelib.domain.aggregates import DAY_MS, order_rows
 from chalicelib.domain.customers import iso
 
 # The fixed dimensions of the tagging guide, each with the colour a tag gets when none is given.
@@ -151,7 +151,7 @@ def last_interaction(agg: dict | None) -> int | None:
     if not agg:
         return None
     times = [t for t in agg.get("last", {}).values() if isinstance(t, int | float)]
-    times += [o["paid"] for o in agg.get("orders", {}).values() if o.get("paid")]
+    times += [paid for paid, _, _ in order_rows(agg) if paid]
     folded_last = (agg.get("folded") or {}).get("last")
     if folded_last:
         times.append(folded_last)

@@ -1,9 +1,13 @@
 """Event ingestion: validate one by one, de-duplicate by event_id, fold into aggregates.
 
-Exactly-once without a transaction: an event is applied to the customer item by a
-version-conditioned write that also records its id in the item's id ring; only then
-is the id written to ``events_seen``. A crash between the two leaves the id in the
-ring, so a retry finds it there and changes nothing.
+Exactly-once without a transaction, for any batch size (docs/ingestion.md): an event
+counts when the version-conditioned write of its customer item commits, and that write
+lists the event's id among the item's pending ids (``agg["ids"]``). Then the event is
+published to the events queue and its id marked in ``events_seen``. An id leaves the
+pending list only in a later write whose writer saw its mark or wrote one first, so an
+applied event is always pending on its customer or marked; the marks are read after the
+item, and a retry after a crash at any point applies nothing twice and publishes what
+the crashed call did not.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from chalicelib.services import reactions
 from chalicelib.settings import settings
 from chalicelib.store import customers as repo
 from chalicelib.store import events as event_store
+from chalicelib.store import queues
 from chalicelib.store.versioning import retry_on_conflict
 
 
@@ -46,29 +51,50 @@ def validate_all(raw: list[Any], now: datetime) -> tuple[list[tuple[int, Any]], 
     return valid, rejected
 
 
-def _apply_to_customer(seller_id: str, customer_id: str, events: list, now_ms: int,
-                       item: repo.CustomerItem | None) -> tuple[list, list]:
-    """Apply the events not yet in the customer's id ring; returns (applied, recovered):
-    recovered ones were applied by an earlier call that stopped before recording them."""
-    first = item
+def _write_once(seller_id: str, customer_id: str, events: list, now_ms: int, expires: int,
+                item: repo.CustomerItem | None, marks: dict[str, bool] | None
+                ) -> tuple[list, list, list]:
+    """One conditional write of the customer: (applied, recovered, done). ``recovered`` were
+    applied by an earlier call that stopped before publishing or marking them; ``done``
+    were applied and published. Raises VersionConflict when the item moved on."""
+    if item is None:
+        item = repo.new_item(seller_id, customer_id, now_ms)
+    agg = aggregates.upgrade(item.agg or aggregates.empty())
+    pending = set(agg["ids"])
+    mine = {e.event_id for e in events}
+    others = [i for i in agg["ids"] if i not in mine]
+    if marks is None:                       # read after the item, never before
+        marks = event_store.marks(seller_id, [*mine, *others])
+    done = [e for e in events if marks.get(e.event_id) is True]
+    recovered = [e for e in events if marks.get(e.event_id) is False
+                 or (e.event_id not in marks and e.event_id in pending)]
+    fresh = [e for e in events if e.event_id not in marks and e.event_id not in pending]
+    if not fresh:
+        return [], recovered, done
+    # Ids of earlier calls leave the pending list below: mark the ones not marked yet (as
+    # not known to be published, so their own retry still publishes them).
+    unmarked = [i for i in others if i not in marks]
+    if unmarked:
+        event_store.mark_seen(seller_id, [(i, customer_id) for i in unmarked], expires,
+                              published=False)
+    for event in fresh:
+        aggregates.apply(agg, event)
+    agg["ids"] = [e.event_id for e in fresh] + [e.event_id for e in recovered
+                                                if e.event_id not in marks]
+    aggregates.prune(agg, now_ms)
+    item.agg, item.updated_at = agg, now_ms
+    repo.save(item)
+    return fresh, recovered, done
 
-    def attempt(n: int) -> tuple[list, list]:
-        item = first if n == 0 else repo.get(seller_id, customer_id)
-        if item is None:
-            item = repo.new_item(seller_id, customer_id, now_ms)
-        agg = item.agg or aggregates.empty()
-        ring = set(agg["ids"])
-        fresh = [e for e in events if e.event_id not in ring]
-        recovered = [e for e in events if e.event_id in ring]
-        if not fresh:
-            return [], recovered
-        for event in fresh:
-            aggregates.apply(agg, event)
-        aggregates.remember_ids(agg, [e.event_id for e in fresh])
-        aggregates.prune(agg, now_ms)
-        item.agg, item.updated_at = agg, now_ms
-        repo.save(item)
-        return fresh, recovered
+
+def _apply_to_customer(seller_id: str, customer_id: str, events: list, now_ms: int,
+                       expires: int, item: repo.CustomerItem | None,
+                       marks: dict[str, bool]) -> tuple[list, list, list]:
+    def attempt(n: int) -> tuple[list, list, list]:
+        if n == 0:
+            return _write_once(seller_id, customer_id, events, now_ms, expires, item, marks)
+        return _write_once(seller_id, customer_id, events, now_ms, expires,
+                           repo.get(seller_id, customer_id), None)
 
     return retry_on_conflict(attempt, what=f"customer '{customer_id}'")
 
@@ -78,45 +104,58 @@ def ingest(seller_id: str, raw: list[Any], now: datetime) -> dict:
     if len(raw) > MAX_BATCH:
         raise TooLarge(f"at most {MAX_BATCH} events per call; got {len(raw)}")
     now_ms = aggregates.to_ms(now)
+    expires = int(now.timestamp()) + settings().event_id_ttl_days * 86400
     valid, rejected = validate_all(raw, now)
     unique: dict[str, Any] = {}
+    dumped: dict[str, dict] = {}
     duplicates = 0
-    for _, event in valid:
+    for index, event in valid:
         if event.event_id in unique:
             duplicates += 1
-        else:
-            unique[event.event_id] = event
-    already = event_store.seen(seller_id, list(unique)) if unique else set()
-    duplicates += len(already)
-    fresh = [e for eid, e in unique.items() if eid not in already]
+            continue
+        body = event.model_dump(mode="json")
+        if not reactions.publishable(seller_id, body):
+            rejected.append({"index": index, "error": "event too large to publish "
+                             f"(over {queues.MAX_MESSAGE_BYTES} bytes)"})
+            continue
+        unique[event.event_id], dumped[event.event_id] = event, body
 
     by_customer: dict[str, list] = defaultdict(list)
     shop: list = []
-    for event in fresh:
+    for event in unique.values():
         (shop if event.type in SHOP_EVENT_TYPES else by_customer[event.customer_id]).append(event)
+    items = repo.batch_get(seller_id, list(by_customer)) if by_customer else {}
+    others = [i for item in items.values() for i in (item.agg or {}).get("ids", [])
+              if i not in unique]
+    marks = event_store.marks(seller_id, [*unique, *others]) if unique else {}
 
     applied: list = []
     recovered: list = []
     if by_customer:
-        items = repo.batch_get(seller_id, list(by_customer))
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = pool.map(lambda cid: _apply_to_customer(
-                seller_id, cid, by_customer[cid], now_ms, items.get(cid)), list(by_customer))
-            for got, again in results:
+                seller_id, cid, by_customer[cid], now_ms, expires, items.get(cid), marks),
+                list(by_customer))
+            for got, again, done in results:
                 applied.extend(got)
                 recovered.extend(again)
+                duplicates += len(done)
     for event in shop:
+        if marks.get(event.event_id) is True:
+            duplicates += 1
+            continue
         data = event.model_dump(mode="json", exclude={"event_id", "type", "occurred_at"})
         if event_store.put_shop_event(seller_id, event.event_id, event.type,
                                       aggregates.to_ms(event.occurred_at), data):
             applied.append(event)
-    duplicates += len(fresh) - len(applied)
+        else:                  # stored by a call that stopped before publishing it
+            recovered.append(event)
+    duplicates += len(recovered)
     settled = applied + recovered
     if settled:
-        # Reactions first, then the id record: a crash in between re-publishes (subscribers
+        # Reactions first, then the marks: a crash in between re-publishes (subscribers
         # are idempotent) instead of losing the reactions.
-        reactions.publish(seller_id, [e.model_dump(mode="json") for e in settled])
-        expires = int(now.timestamp()) + settings().event_id_ttl_days * 86400
+        reactions.publish(seller_id, [dumped[e.event_id] for e in settled])
         event_store.mark_seen(seller_id, [(e.event_id, getattr(e, "customer_id", None))
                                           for e in settled], expires)
     return {"accepted": len(applied), "duplicates": duplicates,

@@ -26,10 +26,18 @@ SUBSCRIBERS: list[str] = [
 ]
 
 
+def _body(seller_id: str) -> Callable[[list[dict]], dict]:
+    return lambda chunk: {"seller_id": seller_id, "events": chunk}
+
+
 def publish(seller_id: str, events: list[dict]) -> None:
-    bodies = [{"seller_id": seller_id, "events": events[i:i + EVENTS_PER_MESSAGE]}
-              for i in range(0, len(events), EVENTS_PER_MESSAGE)]
-    queues.send_batch("events", bodies)
+    """Every event once, in as many messages (and batches) as SQS's size limits need."""
+    queues.send_batch("events", queues.pack(events, _body(seller_id), EVENTS_PER_MESSAGE))
+
+
+def publishable(seller_id: str, event: dict) -> bool:
+    """Whether one event fits in a message alone (ingestion refuses one that does not)."""
+    return queues.body_bytes(_body(seller_id)([event])) <= queues.MAX_MESSAGE_BYTES
 
 
 def _subscribers() -> list[Callable]:

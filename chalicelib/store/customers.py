@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from pynamodb.attributes import (
     JSONAttribute,
@@ -34,6 +36,14 @@ class ByPhone(GlobalSecondaryIndex):
     seller_phone = UnicodeAttribute(hash_key=True)
 
 
+class CompactJSONAttribute(JSONAttribute):
+    """JSON without the spaces after separators: the aggregates' size budget
+    (domain/aggregates.py ``MAX_BYTES``) counts this exact encoding."""
+
+    def serialize(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
 class CustomerItem(BaseModel):
     Meta = meta("customers")
     pk = UnicodeAttribute(hash_key=True)            # seller#shard
@@ -47,7 +57,7 @@ class CustomerItem(BaseModel):
     region = UnicodeAttribute(null=True)
     language = UnicodeAttribute(null=True)
     tags = UnicodeSetAttribute(null=True)           # tag ids
-    agg = JSONAttribute(null=True)
+    agg = CompactJSONAttribute(null=True)
     created_at = NumberAttribute(default=0)        # ms
     updated_at = NumberAttribute(default=0)
     version = VersionAttribute()

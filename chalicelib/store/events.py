@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
 from pynamodb.exceptions import PutError
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
 
 
 class EventSeen(BaseModel):
+    """The mark of an applied event. ``published`` False: applied to its customer but not
+    known to be published (written when a later write takes the id off the customer's
+    pending list); absent (older marks) or True: applied and published."""
     Meta = meta("events_seen")
     pk = UnicodeAttribute(hash_key=True)    # seller#event_id
     customer_id = UnicodeAttribute(null=True)
+    published = BooleanAttribute(null=True)
     expires = TTLAttribute()
 
 
@@ -24,13 +34,20 @@ class ShopEvent(BaseModel):
     data = JSONAttribute()
 
 
-def seen(seller_id: str, event_ids: list[str]) -> set[str]:
+def marks(seller_id: str, event_ids: list[str]) -> dict[str, bool]:
+    """event_id -> published, for the ids that carry a mark (strongly consistent)."""
     keys = [f"{seller_id}#{e}" for e in dict.fromkeys(event_ids)]
     prefix = len(seller_id) + 1
-    return {item.pk[prefix:] for item in EventSeen.batch_get(keys, consistent_read=True)}
+    return {item.pk[prefix:]: item.published is not False
+            for item in EventSeen.batch_get(keys, consistent_read=True)}
 
 
-def mark_seen(seller_id: str, pairs: list[tuple[str, str | None]], expires_at: int) -> None:
+def seen(seller_id: str, event_ids: list[str]) -> set[str]:
+    return set(marks(seller_id, event_ids))
+
+
+def mark_seen(seller_id: str, pairs: list[tuple[str, str | None]], expires_at: int,
+              published: bool = True) -> None:
     """Remember applied event ids; BatchWrite retries unprocessed items itself."""
     from datetime import UTC, datetime
 
@@ -38,7 +55,7 @@ def mark_seen(seller_id: str, pairs: list[tuple[str, str | None]], expires_at: i
     with EventSeen.batch_write() as batch:
         for event_id, customer_id in pairs:
             batch.save(EventSeen(pk=f"{seller_id}#{event_id}", customer_id=customer_id,
-                                 expires=expiry))
+                                 published=published, expires=expiry))
 
 
 def put_shop_event(seller_id: str, event_id: str, etype: str, occurred_ms: int, data: dict) -> bool:

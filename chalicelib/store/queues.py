@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,12 @@ from chalicelib.settings import settings
 from chalicelib.store.aws import client
 
 MAX_RECEIVES = 5
+# SQS's classic limits, which hold on every queue whatever its MaximumMessageSize: one
+# message body, and all bodies of one SendMessageBatch together, at most 256 KiB; 10
+# entries per batch. The local queues are created with this maximum so moto enforces it.
+MAX_MESSAGE_BYTES = 262_144
+MAX_BATCH_BYTES = 262_144
+MAX_BATCH_ENTRIES = 10
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,59 @@ def arn(short: str) -> str:
     return _arns[short]
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def body_bytes(body: dict[str, Any]) -> int:
+    """Size of a message body as ``send_batch`` sends it (ASCII JSON: bytes = characters)."""
+    return len(_dumps(body))
+
+
+def pack(items: list[Any], wrap: Callable[[list[Any]], dict[str, Any]],
+         max_items: int) -> list[dict[str, Any]]:
+    """Message bodies ``wrap(chunk)`` holding every item once, in order, each body at most
+    ``MAX_MESSAGE_BYTES`` and ``max_items`` items. ValueError for an item that cannot fit
+    even alone (callers refuse such items before storing anything)."""
+    overhead = body_bytes(wrap([]))
+    bodies: list[dict[str, Any]] = []
+    chunk: list[Any] = []
+    used = overhead
+    for item in items:
+        cost = len(_dumps(item)) + (1 if chunk else 0)          # the comma between items
+        if chunk and (used + cost > MAX_MESSAGE_BYTES or len(chunk) == max_items):
+            bodies.append(wrap(chunk))
+            chunk, used, cost = [], overhead, cost - 1
+        if overhead + cost > MAX_MESSAGE_BYTES:
+            raise ValueError(f"an item of {cost} bytes cannot fit in one message")
+        chunk.append(item)
+        used += cost
+    if chunk:
+        bodies.append(wrap(chunk))
+    return bodies
+
+
+def batches(texts: list[str]) -> list[list[str]]:
+    """Consecutive bodies grouped by at most 10 entries and ``MAX_BATCH_BYTES`` in all."""
+    out: list[list[str]] = []
+    total = 0
+    for text in texts:
+        if len(text) > MAX_MESSAGE_BYTES:
+            raise ValueError(f"a message of {len(text)} bytes is over SQS's limit")
+        if not out or len(out[-1]) == MAX_BATCH_ENTRIES or total + len(text) > MAX_BATCH_BYTES:
+            out.append([])
+            total = 0
+        out[-1].append(text)
+        total += len(text)
+    return out
+
+
 def send_batch(short: str, bodies: list[dict[str, Any]]) -> None:
-    """Send messages 10 at a time, retrying each entry SQS reports as failed."""
+    """Send messages in batches within SQS's entry and byte limits, retrying each entry
+    SQS reports as failed."""
     sqs = client("sqs")
-    for start in range(0, len(bodies), 10):
-        entries = [{"Id": str(i), "MessageBody": json.dumps(b, separators=(",", ":"))}
-                   for i, b in enumerate(bodies[start:start + 10])]
+    for texts in batches([_dumps(b) for b in bodies]):
+        entries = [{"Id": str(i), "MessageBody": text} for i, text in enumerate(texts)]
         for attempt in range(6):
             failed = sqs.send_message_batch(QueueUrl=url(short), Entries=entries).get("Failed", [])
             if not failed:
@@ -82,6 +136,7 @@ def create_all(local_visibility: int | None = None) -> dict[str, str]:
             "Attributes"]["QueueArn"]
         out[q.name] = sqs.create_queue(QueueName=cfg.queue_name(q.name), Attributes={
             "VisibilityTimeout": str(local_visibility or q.visibility_timeout),
+            "MaximumMessageSize": str(MAX_MESSAGE_BYTES),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
                                          "maxReceiveCount": str(MAX_RECEIVES)}),
         })["QueueUrl"]

@@ -187,3 +187,89 @@ def test_a_heavy_customer_stays_bounded_and_counts_stay_right():
     size = len(json.dumps(agg))
     assert size < 120_000, size
     assert aggregates.count_in_window(agg, "video_viewed", ms(365), ms(0)) == 10_000
+
+
+# ----- bounded orders and the size budget (docs/ingestion.md "Size") ---------------------
+
+@pytest.mark.parametrize("order_id", ["o", "x" * 40, "y" * 128, "ünï-çødé"])
+def test_an_order_is_kept_under_a_16_character_key_whatever_its_id(order_id):
+    agg = fold([ev("order_paid", 3, order_id=order_id, amount="9.00")])
+    assert [len(k) for k in agg["orders"]] == [16]
+    assert aggregates.stats(agg).order_count == 1
+
+
+def test_the_earliest_payment_of_an_order_holds_in_any_order():
+    pays = [ev("order_paid", 9, order_id="a", amount="5.00"),
+            ev("order_paid", 3, order_id="a", amount="7.00"),
+            ev("order_paid", 9, order_id="a", amount="6.00")]
+    for shuffled in (pays, pays[::-1], [pays[1], pays[0], pays[2]]):
+        st = aggregates.stats(fold(shuffled))
+        assert (st.order_count, st.total_paid, st.first_order_at) == (1, Decimal("6.00"), ms(9))
+
+
+def test_a_document_in_the_earlier_order_layout_reads_and_upgrades_to_the_same_figures():
+    old = aggregates.empty()
+    old["orders"] = {"a": {"paid": ms(10), "amount": "4.00", "cur": "THB", "refunded": None},
+                     "b": {"paid": ms(5), "amount": "6.00", "cur": "THB", "refunded": ms(4)},
+                     "c": {"paid": None, "amount": None, "cur": None, "refunded": ms(2)}}
+    before = aggregates.stats(old)
+    assert (before.order_count, before.total_paid) == (1, Decimal("4.00"))
+    new = aggregates.upgrade(json.loads(json.dumps(old)))
+    assert aggregates.stats(new) == before
+    aggregates.apply(new, ev("order_paid", 1, order_id="c", amount="9.00"))   # refunded first
+    aggregates.apply(new, ev("order_refunded", 1, order_id="a"))
+    assert aggregates.stats(new).order_count == 0
+
+
+def test_refunds_of_unknown_orders_are_capped_and_the_latest_still_cancel():
+    cap = aggregates.MAX_UNMATCHED_REFUNDS
+    agg = aggregates.empty()
+    for i in range(cap + 500):
+        aggregates.apply(agg, ev("order_refunded", 300 - i * 0.1, order_id=f"u{i}"))
+    aggregates.prune(agg, aggregates.to_ms(NOW))
+    assert len(agg["orders"]) == cap
+    aggregates.apply(agg, ev("order_paid", 250, order_id=f"u{cap + 499}"))   # the latest refund
+    assert aggregates.stats(agg).order_count == 0
+
+
+def _long(prefix: str, n: int) -> str:
+    return f"{prefix}{n:d}".ljust(128, "x")
+
+
+def test_the_document_stays_within_its_budget_under_any_history():
+    """Every part at its cap with 128-character ids, 6,000 orders in the year and a full
+    pending list: prune sheds the cheapest data first and never the exactly-once ids."""
+    rng = random.Random(5)
+    agg = aggregates.empty()
+    for i in range(6_000):
+        aggregates.apply(agg, ev("order_paid", rng.uniform(0, 364), order_id=f"o{i}",
+                                 amount="999999999999.99"))
+    for i in range(aggregates.MAX_UNMATCHED_REFUNDS):
+        aggregates.apply(agg, ev("order_refunded", rng.uniform(0, 364), order_id=f"u{i}"))
+    for i in range(aggregates.MAX_PLANS):
+        for etype in ("message_read", "message_clicked", "message_replied", "unsubscribed",
+                      "voucher_claimed", "voucher_redeemed"):
+            for _ in range(aggregates.PER_PLAN):
+                aggregates.apply(agg, ev(etype, rng.uniform(0, 300), plan_id=_long("pl", i),
+                                         voucher_id="v"))
+    for day in range(365):
+        for etype in sorted(CUSTOMER_EVENT_TYPES - {"order_paid"}):
+            agg["daily"].setdefault(etype, {})[str(ms(day) // aggregates.DAY_MS)] = 99_999
+    for i in range(aggregates.MAX_CART):
+        aggregates.apply(agg, ev("cart_added", 1, product_id=_long("p", i)))
+        aggregates.apply(agg, ev("favorited", 1, product_id=_long("f", i)))
+    for i in range(100):
+        aggregates.apply(agg, ev("payment_started", 1, order_id=_long("ps", i)))
+    agg["ids"] = [_long("e", i) for i in range(500)]
+    before = aggregates.size(agg)
+    lifetime = aggregates.stats(agg)
+
+    aggregates.prune(agg, aggregates.to_ms(NOW))
+
+    after = aggregates.size(agg)
+    assert before > 2 * aggregates.MAX_BYTES and after <= aggregates.MAX_BYTES, (before, after)
+    assert agg["ids"] == [_long("e", i) for i in range(500)]
+    kept = aggregates.stats(agg)
+    assert (kept.order_count, kept.total_paid, kept.first_order_at, kept.last_order_at) == (
+        lifetime.order_count, lifetime.total_paid, lifetime.first_order_at, lifetime.last_order_at)
+    assert aggregates.paid_orders(agg)[-1][0] == lifetime.last_order_at   # newest stay exact
