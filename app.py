@@ -2,6 +2,7 @@
 
 from chalice import Chalice, Rate
 
+from chalicelib import metrics
 from chalicelib.api import catalog, customers, handlers, plans, service
 from chalicelib.api import delivery as delivery_api
 from chalicelib.api import segments as segments_api
@@ -9,8 +10,11 @@ from chalicelib.api import tags as tags_api
 from chalicelib.api.middleware import contract
 from chalicelib.settings import settings
 
-app = Chalice(app_name="seller-crm")
+# Chalice's own logger ("seller-crm") is the service's Powertools logger (chalicelib/logs.py),
+# so Chalice must not give it a plain-text handler and an ERROR level of its own.
+app = Chalice(app_name="seller-crm", configure_logs=False)
 app.register_middleware(contract, "http")
+app.register_middleware(metrics.flush_after, "all")   # EMF metrics written per invocation
 
 app.register_blueprint(service.bp)
 app.register_blueprint(customers.bp)

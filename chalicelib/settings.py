@@ -6,8 +6,9 @@ Nothing else in the code base reads ``os.environ``; everything asks ``settings()
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,10 +32,23 @@ class Settings(BaseSettings):
     # before another worker may take the chunk over, the role the scheduler assumes.
     delivery_chunk_size: int = 250
     delivery_lease_seconds: int = 120
+    # A seller's daily run holds its claim this long: more than its function's timeout
+    # (300 s, .chalice/config.json) so a live run is never taken over, less than the daily
+    # queue's visibility timeout so a crashed run's message finds the claim free again.
+    daily_run_lease_seconds: int = 360
     messaging_timeout_seconds: float = 10.0
     scheduler_role_arn: str | None = None   # default: infra's <prefix>scheduler-to-sqs role
     account_id: str = "123456789012"
-    log_level: str = "INFO"
+    # Operations (docs/operations.md): the service name on every log line and metric, the
+    # level of the service's logger, the CloudWatch namespace of its EMF metrics.
+    service: str = "seller-crm"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    metrics_namespace: str = "SellerCRM"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def prefix(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib import metrics
 from chalicelib.api.routing import validation_details
 from chalicelib.domain import aggregates
 from chalicelib.domain.errors import Invalid, TooLarge
@@ -113,6 +114,7 @@ def ingest(seller_id: str, raw: list[Any], now: datetime) -> dict:
                                       aggregates.to_ms(event.occurred_at), data):
             applied.append(event)
     duplicates += len(fresh) - len(applied)
+    metrics.count(metrics.EVENTS_INGESTED, len(applied))
     settled = applied + recovered
     if settled:
         # Reactions first, then the id record: a crash in between re-publishes (subscribers
