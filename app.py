@@ -38,11 +38,20 @@ def on_events(event):
 
 @app.schedule(Rate(1, unit=Rate.DAYS))
 def daily_tag_rules(event):
-    """Time-based tag rules (churn risk, new-customer expiry) of every seller that has one."""
+    """Time-based tag rules (churn risk, new-customer expiry): one daily-queue message per
+    seller that has one, so no seller waits for another."""
     from chalicelib.api.common import now
     from chalicelib.services import tag_rules
 
-    return tag_rules.run_daily_all(now())
+    return tag_rules.queue_daily(now())
+
+
+@app.on_sqs_message(queue=settings().queue_name("daily"), batch_size=1)
+def on_daily(event):
+    """One seller's daily tag rules for one day, at most once per seller per day."""
+    from chalicelib.services import tag_rules
+
+    return handlers.process_sqs(event, tag_rules.handle_daily_message)
 
 
 @app.on_sqs_message(queue=settings().queue_name("dispatch"), batch_size=1)

@@ -12,7 +12,7 @@ from chalicelib.store.plan_stats import PlanStatsItem
 from chalicelib.store.plans import PlanItem
 from chalicelib.store.segments import SegmentItem
 from chalicelib.store.shop_settings import SettingsItem
-from chalicelib.store.tag_rules import RuleIndexItem, TagRuleItem
+from chalicelib.store.tag_rules import DailyRunItem, RuleIndexItem, TagRuleItem
 from chalicelib.store.tags import TagAuditItem, TagItem, TagNameClaim, TagUsage
 
 TABLES = [
@@ -28,6 +28,7 @@ TABLES = [
     RateSlot,
     TagRuleItem,
     RuleIndexItem,
+    DailyRunItem,
     PlanItem,
     ProductItem,
     VoucherItem,
