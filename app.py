@@ -2,6 +2,7 @@
 
 from chalice import Chalice, Rate
 
+from chalicelib import metrics
 from chalicelib.api import catalog, customers, handlers, plans, service
 from chalicelib.api import delivery as delivery_api
 from chalicelib.api import segments as segments_api
@@ -9,8 +10,11 @@ from chalicelib.api import tags as tags_api
 from chalicelib.api.middleware import contract
 from chalicelib.settings import settings
 
-app = Chalice(app_name="seller-crm")
+# Chalice's own logger ("seller-crm") is the service's Powertools logger (chalicelib/logs.py),
+# so Chalice must not give it a plain-text handler and an ERROR level of its own.
+app = Chalice(app_name="seller-crm", configure_logs=False)
 app.register_middleware(contract, "http")
+app.register_middleware(metrics.flush_after, "all")   # EMF metrics written per invocation
 
 app.register_blueprint(service.bp)
 app.register_blueprint(customers.bp)
@@ -34,11 +38,20 @@ def on_events(event):
 
 @app.schedule(Rate(1, unit=Rate.DAYS))
 def daily_tag_rules(event):
-    """Time-based tag rules (churn risk, new-customer expiry) of every seller that has one."""
+    """Time-based tag rules (churn risk, new-customer expiry): one daily-queue message per
+    seller that has one, so no seller waits for another."""
     from chalicelib.api.common import now
     from chalicelib.services import tag_rules
 
-    return tag_rules.run_daily_all(now())
+    return tag_rules.queue_daily(now())
+
+
+@app.on_sqs_message(queue=settings().queue_name("daily"), batch_size=1)
+def on_daily(event):
+    """One seller's daily tag rules for one day, at most once per seller per day."""
+    from chalicelib.services import tag_rules
+
+    return handlers.process_sqs(event, tag_rules.handle_daily_message)
 
 
 @app.on_sqs_message(queue=settings().queue_name("dispatch"), batch_size=1)

@@ -1,55 +1,136 @@
-"""Structured JSON logs, one event per line, with personal data masked."""
+"""Structured JSON logs through Powertools Logger: one event per line, with seller and plan ids,
+and never a phone number or a name, whatever a call site passes (docs/operations.md).
+
+    logger = get_logger("plans")
+    log(logger, "plan sent", seller_id=seller_id, plan_id=plan_id, status="sent")
+    logger.exception("dispatch failed")          # the stdlib API works as well
+
+Every logger is a child of the service's Powertools Logger, whose level is
+``settings().log_level``. Its formatter redacts personal fields by key (``phone``, ``name``
+and their variants, a rendered message ``text``) and masks phone numbers inside any string
+(messages, exception texts and stack traces, ids such as ``phone:+66…``).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-_configured = False
+from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+REDACTED = "[redacted]"
+# Keys whose value is personal data whatever it holds: dropped from every log line.
+PERSONAL_KEYS = frozenset({"name", "first_name", "last_name", "full_name", "display_name",
+                           "customer_name", "nickname", "text", "body_text"})
+# E.164 (also percent-encoded, as in a path) and national forms of a phone number, written
+# with or without separators; a 13-digit epoch in ms starts with 1, so it is not taken for one.
+PHONE = re.compile(r"(?:\+|%2B)\d[\d \-().]{5,18}\d|(?<![\w.])0\d{1,2}[ \-]?\d{3}[ \-]?\d{3,4}(?!\d)",
+                   re.IGNORECASE)
+
+_service: Logger | None = None
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+def is_personal(key: str) -> bool:
+    lowered = key.lower()
+    return lowered in PERSONAL_KEYS or "phone" in lowered
+
+
+def scrub(value: Any) -> Any:
+    """``value`` with personal keys redacted and phone numbers masked, recursively."""
+    if isinstance(value, str):
+        return PHONE.sub("+***", value)
+    if isinstance(value, dict):
+        return {k: REDACTED if isinstance(k, str) and is_personal(k) else scrub(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return scrub(str(value))    # what JSON would print for it (an exception, a Decimal…)
+
+
+class ScrubbingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON, with ``log(...)`` fields at the top level and personal data removed."""
+
+    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
+        fields = log.pop("fields", None)
+        if isinstance(fields, dict):
+            for key, value in fields.items():
+                log.setdefault(key, value)
+        return super().serialize(scrub(log))
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a line is written (Lambda sends it to CloudWatch;
+    a test's capture sees it; stdout stays free for EMF metrics and command output)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.logger = record.name     # which component logged it, as a top-level key
+        super().emit(record)
+
+
+def service_logger() -> Logger:
+    """The service's Powertools Logger (created on first use, level from settings)."""
+    global _service
+    if _service is None:
+        from chalicelib.settings import settings
+
+        cfg = settings()
+        _service = Logger(service=cfg.service, level=cfg.log_level.upper(),
+                          logger_handler=_StderrHandler(),
+                          logger_formatter=ScrubbingFormatter(utc=True, use_rfc3339=True))
+        # One line per event: not again through the root logger's handlers (Lambda's own,
+        # or a library's basicConfig) in another format.
+        logging.getLogger(cfg.service).propagate = False
+    return _service
+
+
+def configure() -> Logger:
+    """Re-read the level from settings (a test or a long-lived process that changed it)."""
+    from chalicelib.settings import settings
+
+    logger = service_logger()
+    logger.setLevel(settings().log_level.upper())
+    return logger
 
 
 def get_logger(name: str) -> logging.Logger:
-    global _configured
-    if not _configured:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        root = logging.getLogger("crm")
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        root.propagate = False
-        _configured = True
-    return logging.getLogger(f"crm.{name}")
+    """A component's logger, a child of the service logger (its lines carry ``logger``)."""
+    service = service_logger()
+    return logging.getLogger(f"{service.service}.{name}")
 
 
 def log(logger: logging.Logger, msg: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Log one structured event; pass ids as fields, never names or phones unmasked."""
-    logger.log(level, msg, extra={"fields": fields})
+    """Log one structured event; pass ids (``seller_id``, ``plan_id``…) as fields. Personal
+    fields are redacted by the formatter, so passing one by mistake leaks nothing."""
+    logger.log(level, msg, extra={"fields": fields}, stacklevel=2)
 
 
-def mask_phone(phone: str | None) -> str | None:
-    if not phone:
-        return phone
-    return phone[:3] + "*" * max(0, len(phone) - 5) + phone[-2:]
+@contextmanager
+def context(**keys: Any) -> Iterator[None]:
+    """Keys on every line this thread logs inside the block (e.g. the seller and plan of the
+    queue record being processed); ``None`` values are left out."""
+    keys = {k: v for k, v in keys.items() if v is not None}
+    logger = service_logger()
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(keys)
 
-
-def mask_name(name: str | None) -> str | None:
-    if not name:
-        return name
-    return name[0] + "***"

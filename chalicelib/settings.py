@@ -12,8 +12,9 @@ that stores messages nowhere. docs/deploy.md has the reasons.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Stages that only ever run against moto on a developer machine or CI (the local stack, the
@@ -62,12 +63,25 @@ class Settings(BaseSettings):
     # before another worker may take the chunk over.
     delivery_chunk_size: int = 250
     delivery_lease_seconds: int = 120
+    # A seller's daily run holds its claim this long: more than its function's timeout
+    # (300 s, .chalice/config.json) so a live run is never taken over, less than the daily
+    # queue's visibility timeout so a crashed run's message finds the claim free again.
+    daily_run_lease_seconds: int = 360
     messaging_timeout_seconds: float = 10.0
     # ARNs the template passes in (GetAtt); the offline stages ask moto for them instead.
     # The scheduler's target (the dispatch queue) and the role it assumes to send there.
     dispatch_queue_arn: str | None = None
     scheduler_role_arn: str | None = None
-    log_level: str = "INFO"
+    # Operations (docs/operations.md): the service name on every log line and metric, the
+    # level of the service's logger, the CloudWatch namespace of its EMF metrics.
+    service: str = "seller-crm"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    metrics_namespace: str = "SellerCRM"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_to_serve_on_local_defaults(self) -> Settings:

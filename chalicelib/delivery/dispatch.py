@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
+from chalicelib import metrics
 from chalicelib.delivery.chunks import DispatchMessage, send_chunks
 from chalicelib.domain import aggregates
 from chalicelib.domain import delivery as rules
@@ -135,6 +136,7 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
                            for n, ids_ in enumerate(cut)])
     reasons = Counter(s["reason"] for s in skipped)
     plan_stats.record_snapshot(seller_id, plan_id, len(items), len(cut), dict(reasons), now_ms)
+    metrics.outcomes(skipped)      # a snapshot redone after a crash counts its skips again
     log(logger, "audience snapshot", seller_id=seller_id, plan_id=plan_id, recipients=len(items),
         eligible=len(eligible), chunks=len(cut), **{f"skipped_{k}": v for k, v in reasons.items()})
     return len(cut)

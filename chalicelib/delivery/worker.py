@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib import metrics
 from chalicelib.delivery import channels as chans
 from chalicelib.delivery.chunks import ChunkMessage, Fact, send_facts
 from chalicelib.domain import aggregates
@@ -61,6 +62,7 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime) -> s
                                                      else "chat"),
                      "status": rules.SKIPPED, "reason": "cancelled"} for cid in chunk.recipients]
         if deliveries.finish(chunk, "cancelled", outcomes, now_ms):
+            metrics.outcomes(outcomes)
             settle(chunk, now_ms)
         return "cancelled"
     try:
@@ -72,6 +74,7 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime) -> s
         # Our claim expired and another worker took over: it re-sends the same keys and
         # records the outcome; nothing more to do here.
         return "lost_claim"
+    metrics.outcomes(outcomes)     # once per recorded chunk: a redelivery finds it done
     settle(chunk, now_ms)
     return "delivered"
 

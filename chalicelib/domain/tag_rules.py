@@ -58,6 +58,13 @@ class TagRuleCreate(BaseModel):
         return self
 
 
+class DailyRunMessage(BaseModel):
+    """One record of the daily queue: run this seller's daily rules for this UTC day."""
+    model_config = ConfigDict(extra="ignore")
+    seller_id: Annotated[str, Field(min_length=1, max_length=128)]
+    day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
 def trigger_key(trigger: dict) -> str:
     """'daily' or 'event:<type>'."""
     return "daily" if trigger.get("daily") else f"event:{trigger['event']}"

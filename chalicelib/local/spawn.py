@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -20,6 +22,13 @@ class Spawned:
     base: str
     moto_url: str
     banner: str
+    # What the stack printed after READY (EMF metrics, command output), the latest lines:
+    # stdout is read to the end so the stack never blocks on a full pipe.
+    output: deque = field(default_factory=lambda: deque(maxlen=2000))
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout:
+            self.output.append(line)
 
     def stop(self, timeout: float = 60) -> int:
         """Ctrl-C, as a developer would; returns the exit code."""
@@ -50,5 +59,7 @@ def spawn(*args: str, stage: str = "local", stderr: IO | int = subprocess.DEVNUL
     if proc.poll() is not None or not any("READY" in line for line in lines):
         proc.kill()
         raise RuntimeError("local stack did not start:\n" + "".join(lines))
-    return Spawned(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}",
-                   "".join(lines))
+    started = Spawned(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}",
+                      "".join(lines))
+    threading.Thread(target=started._drain, name="stack-stdout", daemon=True).start()
+    return started

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib import metrics
 from chalicelib.api.routing import validation_details
 from chalicelib.domain import aggregates
 from chalicelib.domain.errors import Invalid, TooLarge
@@ -151,6 +152,7 @@ def ingest(seller_id: str, raw: list[Any], now: datetime) -> dict:
         else:                  # stored by a call that stopped before publishing it
             recovered.append(event)
     duplicates += len(recovered)
+    metrics.count(metrics.EVENTS_INGESTED, len(applied))
     settled = applied + recovered
     if settled:
         # Reactions first, then the marks: a crash in between re-publishes (subscribers

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from chalicelib.domain import aggregates
 from chalicelib.domain import tag_rules as domain
@@ -18,6 +18,7 @@ from chalicelib.domain.customers import iso
 from chalicelib.domain.errors import DomainError, Invalid, NotFound
 from chalicelib.logs import get_logger, log
 from chalicelib.services import tags as tag_service
+from chalicelib.settings import settings
 from chalicelib.store import customers as repo
 from chalicelib.store import tag_rules as store
 from chalicelib.store import tags as tag_store
@@ -189,15 +190,49 @@ def run_daily(seller_id: str, now: datetime) -> dict:
     return summary
 
 
-def run_daily_all(now: datetime) -> dict:
-    """The scheduled job: every seller with daily rules (from the index, not a scan). One
-    seller's failure is logged and does not stop the others."""
-    done, failed = 0, 0
-    for seller_id in store.sellers_with_daily_rules():
-        try:
-            run_daily(seller_id, now)
-            done += 1
-        except Exception:
-            failed += 1
-            logger.exception("daily tag rules failed", extra={"fields": {"seller_id": seller_id}})
-    return {"sellers": done, "failed": failed}
+class DailyRunBusy(Exception):
+    """Another invocation holds a live claim on this seller's run of the day: retry later."""
+
+
+def queue_daily(now: datetime, sellers: list[str] | None = None) -> dict:
+    """The scheduled job: one message per seller with daily rules (from the index, not a scan)
+    on the daily queue, so each seller runs in its own invocation and a large or failing
+    seller delays nobody else. ``sellers`` narrows it (the local jobs runner)."""
+    from chalicelib.store import queues
+
+    day = now.astimezone(UTC).date().isoformat()
+    ids = store.sellers_with_daily_rules() if sellers is None else sellers
+    queues.send_batch("daily", [domain.DailyRunMessage(seller_id=s, day=day).model_dump()
+                                for s in ids])
+    log(logger, "daily tag rules queued", sellers=len(ids), day=day)
+    return {"day": day, "queued": len(ids)}
+
+
+def handle_daily_message(body: str, now: datetime) -> None:
+    """One record of the daily queue."""
+    message = domain.DailyRunMessage.model_validate_json(body)
+    run_daily_once(message.seller_id, message.day, now)
+
+
+def run_daily_once(seller_id: str, day: str, now: datetime) -> dict:
+    """One seller's daily rules for ``day``, at most once however often the message comes:
+    a done run returns its summary; a run another invocation holds raises ``DailyRunBusy``
+    (the message comes back later); a crashed run's claim is taken over once its lease ends."""
+    done = store.get_run(seller_id, day)
+    if done is not None and done.status == "done":
+        log(logger, "daily tag rules already ran", seller_id=seller_id, day=day)
+        return done.summary
+    now_ms = aggregates.to_ms(now)
+    claim = store.claim_run(seller_id, day, now_ms, settings().daily_run_lease_seconds * 1000)
+    if claim is None:
+        current = store.get_run(seller_id, day)
+        if current is not None and current.status == "done":
+            return current.summary
+        raise DailyRunBusy(f"daily run of {seller_id} on {day} is held by another invocation")
+    try:
+        summary = run_daily(seller_id, now)
+    except Exception:
+        store.release_run(claim)
+        raise
+    store.finish_run(claim, summary)
+    return summary

@@ -33,6 +33,9 @@ QUEUES: list[QueueSpec] = [
     QueueSpec("dispatch", 900, 1, "plans whose send time came: audience snapshot -> chunks"),
     QueueSpec("delivery", 360, 10, "chunks of recipients of a plan to render and send"),
     QueueSpec("metrics", 180, 10, "counter facts folded into plan_stats"),
+    # One message per seller per day, so a large seller cannot starve the others (its own
+    # function gets a longer timeout in .chalice/config.json: 300 s, hence 6 x 300).
+    QueueSpec("daily", 1800, 1, "one seller's daily tag rules for one day"),
 ]
 
 

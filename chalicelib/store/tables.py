@@ -13,7 +13,7 @@ from chalicelib.store.plan_stats import PlanStatsItem
 from chalicelib.store.plans import PlanItem
 from chalicelib.store.segments import SegmentItem
 from chalicelib.store.shop_settings import SettingsItem
-from chalicelib.store.tag_rules import RuleIndexItem, TagRuleItem
+from chalicelib.store.tag_rules import DailyRunItem, RuleIndexItem, TagRuleItem
 from chalicelib.store.tags import TagAuditItem, TagItem, TagNameClaim, TagUsage
 
 TABLES = [
@@ -29,6 +29,7 @@ TABLES = [
     RateSlot,
     TagRuleItem,
     RuleIndexItem,
+    DailyRunItem,
     PlanItem,
     PlanHistoryItem,
     ProductItem,

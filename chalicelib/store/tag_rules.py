@@ -1,10 +1,19 @@
 """Tag rules, per seller, plus an index of the sellers that have daily rules so the daily job
-reads only those sellers' rules instead of scanning every seller."""
+reads only those sellers' rules instead of scanning every seller, and the record of each
+seller's daily run (claimed with a lease, then done) so a day's run happens once."""
 
 from __future__ import annotations
 
-from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError
+from datetime import UTC, datetime, timedelta
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
 
@@ -62,3 +71,67 @@ def delete(rule: TagRuleItem) -> None:
 
 def sellers_with_daily_rules() -> list[str]:
     return [i.seller_id for i in RuleIndexItem.query(DAILY)]
+
+
+# ----- daily runs --------------------------------------------------------------------------
+
+RUN_KEPT_DAYS = 14
+
+
+class DailyRunItem(BaseModel):
+    """One seller's daily run on one (UTC) day: ``running`` under a lease, then ``done`` with
+    its summary. A duplicated message, or a second trigger the same day, finds it."""
+    Meta = meta("tag_rule_runs")
+    seller_id = UnicodeAttribute(hash_key=True)
+    day = UnicodeAttribute(range_key=True)          # YYYY-MM-DD
+    status = UnicodeAttribute()                     # running | done
+    lease_until = NumberAttribute(default=0)        # ms; a running claim older than this is free
+    summary = JSONAttribute(null=True)              # {rules, customers, updated, changes}
+    expires = TTLAttribute(null=True)
+
+
+def get_run(seller_id: str, day: str) -> DailyRunItem | None:
+    try:
+        return DailyRunItem.get(seller_id, day, consistent_read=True)
+    except DailyRunItem.DoesNotExist:
+        return None
+
+
+def claim_run(seller_id: str, day: str, now_ms: int, lease_ms: int) -> DailyRunItem | None:
+    """Take the day's run when nobody has it or its holder's lease ran out; None otherwise
+    (done, or held by a live invocation)."""
+    item = DailyRunItem(seller_id=seller_id, day=day, status="running",
+                        lease_until=now_ms + lease_ms,
+                        expires=datetime.fromtimestamp(now_ms / 1000, UTC)
+                        + timedelta(days=RUN_KEPT_DAYS))
+    free = DailyRunItem.seller_id.does_not_exist() | (
+        (DailyRunItem.status == "running") & (DailyRunItem.lease_until < now_ms))
+    try:
+        item.save(condition=free)
+    except PutError as exc:
+        if is_conditional_failure(exc):
+            return None
+        raise
+    return item
+
+
+def _update_claimed(item: DailyRunItem, actions: list) -> bool:
+    try:
+        item.update(actions=actions, condition=(DailyRunItem.status == "running")
+                    & (DailyRunItem.lease_until == item.lease_until))
+    except UpdateError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def finish_run(item: DailyRunItem, summary: dict) -> bool:
+    """Record the run as done, if the claim is still ours (False when another took it over)."""
+    return _update_claimed(item, [DailyRunItem.status.set("done"),
+                                  DailyRunItem.summary.set(summary)])
+
+
+def release_run(item: DailyRunItem) -> bool:
+    """Give the claim up after a failure, so the retry need not wait for the lease."""
+    return _update_claimed(item, [DailyRunItem.lease_until.set(0)])
