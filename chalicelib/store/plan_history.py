@@ -21,7 +21,7 @@ _sequence = itertools.count()
 class PlanHistoryItem(BaseModel):
     Meta = meta("plan_history")
     plan_key = UnicodeAttribute(hash_key=True)      # seller#plan
-    sk = UnicodeAttribute(range_key=True)           # at (ms, 15 digits)#sequence+random
+    sk = UnicodeAttribute(range_key=True)           # at (ms, 15 digits).sequence+random: an id, so it can be a cursor
     at = NumberAttribute()                          # ms, UTC
     actor = UnicodeAttribute()                      # the token's sub
     action = UnicodeAttribute()                     # test_send
@@ -36,7 +36,7 @@ def record(seller_id: str, plan_id: str, at_ms: int, actor: str, action: str, ou
            customer_id: str | None = None, reason: str | None = None,
            message_id: str | None = None, keep_seconds: int | None = None) -> None:
     """Append one entry (``keep_seconds``: let DynamoDB's TTL drop it after that long)."""
-    sk = f"{at_ms:015d}#{next(_sequence) % 10**9:09d}{uuid.uuid4().hex[:6]}"
+    sk = f"{at_ms:015d}.{next(_sequence) % 10**9:09d}{uuid.uuid4().hex[:6]}"
     PlanHistoryItem(plan_key=plan_pk(seller_id, plan_id), sk=sk, at=at_ms, actor=actor,
                     action=action, outcome=outcome, customer_id=customer_id, reason=reason,
                     message_id=message_id,
