@@ -51,10 +51,11 @@ def on_dispatch(event):
 
 @app.on_sqs_message(queue=settings().queue_name("delivery"), batch_size=10)
 def on_delivery(event):
-    """Chunks of recipients: claim, render, send, record (partial batch failures)."""
+    """Chunks of recipients: claim, render, send, record (partial batch failures); stops
+    short of the Lambda timeout and hands the rest back (event.context is Lambda's)."""
     from chalicelib.delivery import worker
 
-    return handlers.process_sqs(event, worker.handle_message)
+    return handlers.process_sqs(event, worker.for_invocation(event.context))
 
 
 @app.on_sqs_message(queue=settings().queue_name("metrics"), batch_size=10)
