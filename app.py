@@ -41,6 +41,15 @@ def daily_tag_rules(event):
     return tag_rules.run_daily_all(now())
 
 
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def sweep_stuck_plans(event):
+    """Plans left in_progress by a crash before their dispatch message left: dispatch again."""
+    from chalicelib.api.common import now
+    from chalicelib.delivery import sweeper
+
+    return sweeper.sweep(now())
+
+
 @app.on_sqs_message(queue=settings().queue_name("dispatch"), batch_size=1)
 def on_dispatch(event):
     """A plan's send time came (send now, or its schedule fired): snapshot -> chunks."""

@@ -207,3 +207,79 @@ def test_an_invocation_always_sends_something_before_handing_back(api, app, monk
     assert sends.calls == 1
     run_pipeline(app)
     assert sends.per_customer(plan_id) == Counter({cid: 1 for cid in ids})
+
+
+# ----- a plan left in_progress by a crash before its dispatch message left ---------------
+
+class Killed(BaseException):
+    """The process dies here: no ``except Exception`` handler runs (nothing is rolled back)."""
+
+
+def _crash_between_status_and_enqueue(api, monkeypatch) -> str:
+    """A plan sent now whose process dies after the status write, before the enqueue."""
+    from chalicelib.delivery import dispatch
+    from chalicelib.services import plans as service
+
+    plan_id = create_plan(api, action="draft")["plan_id"]
+
+    def die(seller_id, plan_id_):
+        raise Killed()
+
+    monkeypatch.setattr(dispatch, "enqueue", die)
+    with pytest.raises(Killed):
+        service.send(api.seller_id, plan_id, datetime.now(UTC))
+    monkeypatch.undo()
+    return plan_id
+
+
+@pytest.mark.parametrize(("minutes_later", "resumed"), [(9, False), (11, True)])
+def test_plan_left_in_progress_before_its_enqueue_is_resumed_by_the_sweeper(
+        api, app, monkeypatch, minutes_later, resumed):
+    from chalicelib.delivery import sweeper
+
+    ids = seed_followers(api, 5)
+    plan_id = _crash_between_status_and_enqueue(api, monkeypatch)
+    sends = SendLog(monkeypatch)
+    run_pipeline(app)
+    assert api.get(f"/v1/plans/{plan_id}").json["status"] == "in_progress"
+    assert not sends.calls                                   # nothing will ever dispatch it
+
+    later = datetime.now(UTC) + timedelta(minutes=minutes_later)
+    first = sweeper.sweep(later, seller_id=api.seller_id)
+    second = sweeper.sweep(later, seller_id=api.seller_id)   # an overlapping sweep
+    assert (plan_id in first["resumed"], plan_id in second["resumed"]) == (resumed, resumed)
+    run_pipeline(app)
+    if not resumed:       # not stuck long enough yet: left alone
+        assert api.get(f"/v1/plans/{plan_id}").json["status"] == "in_progress"
+        return
+    assert api.get(f"/v1/plans/{plan_id}").json["status"] == "sent"
+    assert sends.per_customer(plan_id) == Counter({cid: 1 for cid in ids})
+    assert all(len(api.get(f"/v1/customers/{c}/inbox").json["items"]) == 1 for c in ids)
+    # Sent: out of the sparse index, so a later sweep does not even look at it.
+    assert plan_id not in sweeper.sweep(later, seller_id=api.seller_id)["resumed"]
+
+
+def test_sweeper_leaves_a_plan_still_sending_alone_and_finishes_one_whose_chunks_are_done(
+        api, app, monkeypatch):
+    from chalicelib.delivery import sweeper, worker
+    from chalicelib.settings import settings
+    from chalicelib.store import plans
+
+    monkeypatch.setattr(settings(), "delivery_chunk_size", 2)
+    ids = seed_followers(api, 4)
+    plan_id = create_plan(api)["plan_id"]
+    pump(app, "dispatch")
+    later = datetime.now(UTC) + timedelta(minutes=30)
+    assert sweeper.sweep(later, seller_id=api.seller_id)["in_flight"] == [plan_id]
+    # Every chunk delivered, but the plan's final status write is lost (a crash).
+    monkeypatch.setattr(plans, "set_status", lambda *a, **k: None)
+    for number in (0, 1):
+        assert worker.deliver_chunk(api.seller_id, plan_id, number, datetime.now(UTC)) == "delivered"
+    monkeypatch.undo()
+    assert api.get(f"/v1/plans/{plan_id}").json["status"] == "in_progress"
+    sends = SendLog(monkeypatch)
+    assert sweeper.sweep(later, seller_id=api.seller_id)["resumed"] == [plan_id]
+    run_pipeline(app)
+    assert api.get(f"/v1/plans/{plan_id}").json["status"] == "sent"
+    assert sends.per_customer(plan_id) == Counter()          # nothing sent twice
+    assert all(len(api.get(f"/v1/customers/{c}/inbox").json["items"]) == 1 for c in ids)
