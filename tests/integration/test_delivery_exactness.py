@@ -4,6 +4,7 @@ arrives before the delivery rows exist, a worker running out of Lambda time, a p
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -283,3 +284,82 @@ def test_sweeper_leaves_a_plan_still_sending_alone_and_finishes_one_whose_chunks
     assert api.get(f"/v1/plans/{plan_id}").json["status"] == "sent"
     assert sends.per_customer(plan_id) == Counter()          # nothing sent twice
     assert all(len(api.get(f"/v1/customers/{c}/inbox").json["items"]) == 1 for c in ids)
+
+
+# ----- moving a DLQ back ------------------------------------------------------------------
+
+@pytest.mark.parametrize("crash_before_delete", [False, True])
+def test_redrive_moves_a_dlq_back_and_each_recipient_gets_one_message(
+        api, app, monkeypatch, capsys, crash_before_delete):
+    """A chunk fails five times (the channel is down) and lands in the delivery DLQ;
+    ``python -m chalicelib.ops redrive delivery`` moves it back. Even when the first run
+    dies after sending and before deleting (so the chunk's message is moved twice), each
+    recipient is sent to once."""
+    import json
+
+    from chalicelib import ops
+    from chalicelib.delivery import channels
+    from chalicelib.settings import settings
+    from chalicelib.store import queues
+
+    monkeypatch.setattr(settings(), "delivery_chunk_size", 2)
+    ids = seed_followers(api, 4)
+    sends = SendLog(monkeypatch)
+    logged_send = channels.LocalChat.send
+    outage = {"down": True}
+
+    def down_for_chunk_one(self, messages):
+        if outage["down"] and any(m.customer_id in ids[2:] for m in messages):
+            raise channels.TransientChannelError("messaging is down")
+        return logged_send(self, messages)
+
+    monkeypatch.setattr(channels.LocalChat, "send", down_for_chunk_one)
+    plan_id = create_plan(api)["plan_id"]
+    before = queues.depth("delivery-dlq")
+    run_pipeline(app)                                   # chunk 1: five receives, then the DLQ
+    assert queues.depth("delivery-dlq") == before + 1
+    assert api.get(f"/v1/plans/{plan_id}").json["status"] == "in_progress"
+    outage["down"] = False
+
+    if crash_before_delete:
+        real_delete = queues._delete
+
+        def die_once(sqs, url, messages):
+            monkeypatch.setattr(queues, "_delete", real_delete)
+            raise KeyboardInterrupt("operator's laptop died")
+
+        monkeypatch.setattr(queues, "_delete", die_once)
+        with pytest.raises(KeyboardInterrupt):
+            queues.redrive("delivery", hold_seconds=1)
+        capsys.readouterr()
+        assert queues.depth("delivery") == before + 1         # sent, but still in the DLQ
+        deadline = time.monotonic() + 30                      # visible there again soon
+        while queues.depth("delivery-dlq") < before + 1:
+            assert time.monotonic() < deadline, "the DLQ message never came back"
+            time.sleep(0.2)
+    assert ops.main(["redrive", "delivery"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["queue"] == "delivery" and report["moved"] == before + 1
+    assert queues.depth("delivery-dlq") == 0
+    # Moved once each, or twice when the first run died between its send and its delete.
+    assert queues.depth("delivery") == (before + 1) * (2 if crash_before_delete else 1)
+    run_pipeline(app)
+
+    assert api.get(f"/v1/plans/{plan_id}").json["status"] == "sent"
+    assert sends.per_customer(plan_id) == Counter({cid: 1 for cid in ids})
+    perf = api.get(f"/v1/plans/{plan_id}/performance").json
+    assert (perf["delivered"], perf["failed"]) == (4, 0)
+
+
+@pytest.mark.parametrize("name", ["delivery", "delivery-dlq", "crm-test-delivery-dlq"])
+def test_redrive_takes_a_queue_by_short_dlq_or_full_name(name):
+    from chalicelib import ops
+
+    assert ops.short_name(name, "crm-test-", ["events", "delivery"]) == "delivery"
+
+
+def test_redrive_refuses_an_unknown_queue():
+    from chalicelib import ops
+
+    with pytest.raises(SystemExit):
+        ops.short_name("deliveries", "crm-test-", ["events", "delivery"])
