@@ -183,3 +183,14 @@ class SendLog:
         """Keys sent more often than once plus their excuses: key -> (sends, excuses)."""
         return {k: (n, self.excused[k]) for k, n in self.sends.items()
                 if n > 1 + self.excused[k]}
+
+
+class ScriptedContext:
+    """A Lambda context whose clock is the channel: it starts with ``budget_ms`` and every
+    channel call costs ``cost_ms`` (a deterministic stand-in for slow sends)."""
+
+    def __init__(self, sends: SendLog, budget_ms: int, cost_ms: int) -> None:
+        self.sends, self.start, self.budget_ms, self.cost_ms = sends, sends.calls, budget_ms, cost_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.budget_ms - self.cost_ms * (self.sends.calls - self.start)

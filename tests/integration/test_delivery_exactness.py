@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.integration.delivery_support import (
+    ScriptedContext,
     SendLog,
     create_plan,
     iso,
@@ -124,17 +125,6 @@ def test_engagement_racing_the_rows_is_counted_once(api, app, monkeypatch):
 
 
 # ----- a worker running out of Lambda time ------------------------------------------------
-
-class ScriptedContext:
-    """A Lambda context whose clock is the channel: it starts with ``budget_ms`` and every
-    channel call costs ``cost_ms`` (a deterministic stand-in for slow sends)."""
-
-    def __init__(self, sends: SendLog, budget_ms: int, cost_ms: int) -> None:
-        self.sends, self.start, self.budget_ms, self.cost_ms = sends, sends.calls, budget_ms, cost_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.budget_ms - self.cost_ms * (self.sends.calls - self.start)
-
 
 def test_worker_short_of_time_hands_back_the_rest_and_each_key_is_sent_once(
         api, app, monkeypatch):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.integration.delivery_support import (
+    ScriptedContext,
     SendLog,
     create_plan,
     engagement,
@@ -92,6 +93,7 @@ def inject_crashes(monkeypatch, seed: int, rate: float) -> Chaos:
     chaos.wrap(inbox, "put_messages")
     chaos.wrap(deliveries, "claim")
     chaos.wrap(deliveries, "finish")
+    chaos.wrap(deliveries, "hand_back")
     chaos.wrap(deliveries, "put_rows")
     chaos.wrap(deliveries, "put_chunks")
     chaos.wrap(plan_stats, "mark_chunk_done")
@@ -105,16 +107,28 @@ def inject_crashes(monkeypatch, seed: int, rate: float) -> Chaos:
     return chaos
 
 
-@pytest.mark.parametrize("seed", [7, 2024])
+@pytest.mark.parametrize(("seed", "short_of_time"), [(7, False), (2024, False), (99, True)])
 def test_duplicates_and_crashes_give_each_customer_exactly_one_message(
-        api, app, monkeypatch, fast_retries, seed):
+        api, app, monkeypatch, fast_retries, seed, short_of_time):
+    """With ``short_of_time``, every invocation also runs out of Lambda time after two
+    channel calls (one message each), so chunks are handed back mid-way as well (while
+    the crashes go on)."""
     ids = seed_followers(api, 20, blocked=(2,), unsubscribed=(7, 11))
     skipped = {ids[2], ids[7], ids[11]}
     eligible = [c for c in ids if c not in skipped]
     chaos = inject_crashes(monkeypatch, seed, rate=0.06)
+    if short_of_time:
+        from chalicelib.delivery import channels
+        from chalicelib.local import pollers
+
+        monkeypatch.setattr(channels.LocalChat, "slice_size", 1)
+        monkeypatch.setattr(pollers, "LambdaContext",
+                            lambda: ScriptedContext(chaos.sends, budget_ms=30_000, cost_ms=8_000))
     plan = create_plan(api)
     plan_id = plan["plan_id"]
-    run_pipeline(app, duplicate=True)
+    # Hand-backs re-queue chunks as new messages; copying each of those too multiplies the
+    # messages without testing anything more, so that variant has crashes and hand-backs only.
+    run_pipeline(app, duplicate=not short_of_time)
 
     chaos.enabled = False
     assert api.get(f"/v1/plans/{plan_id}").json["status"] == "sent"
@@ -159,6 +173,8 @@ def test_duplicates_and_crashes_give_each_customer_exactly_one_message(
     assert perf["orders"] == len(clickers)
     assert perf["gmv"] == f"{sum(10.5 + n for n in range(len(clickers))):.2f}"
     assert len(chaos.crashes) >= 3, "too few crash points were hit: the test proved little"
+    if short_of_time:
+        assert chaos.sends.outcomes["handed_back"] >= 3, chaos.sends.outcomes
 
 
 def test_duplicate_deliveries_send_each_key_once_at_the_channel(api, app, monkeypatch,
