@@ -54,6 +54,15 @@ def on_daily(event):
     return handlers.process_sqs(event, tag_rules.handle_daily_message)
 
 
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def sweep_stuck_plans(event):
+    """Plans left in_progress by a crash before their dispatch message left: dispatch again."""
+    from chalicelib.api.common import now
+    from chalicelib.delivery import sweeper
+
+    return sweeper.sweep(now())
+
+
 @app.on_sqs_message(queue=settings().queue_name("dispatch"), batch_size=1)
 def on_dispatch(event):
     """A plan's send time came (send now, or its schedule fired): snapshot -> chunks."""
@@ -64,10 +73,11 @@ def on_dispatch(event):
 
 @app.on_sqs_message(queue=settings().queue_name("delivery"), batch_size=10)
 def on_delivery(event):
-    """Chunks of recipients: claim, render, send, record (partial batch failures)."""
+    """Chunks of recipients: claim, render, send, record (partial batch failures); stops
+    short of the Lambda timeout and hands the rest back (event.context is Lambda's)."""
     from chalicelib.delivery import worker
 
-    return handlers.process_sqs(event, worker.handle_message)
+    return handlers.process_sqs(event, worker.for_invocation(event.context))
 
 
 @app.on_sqs_message(queue=settings().queue_name("metrics"), batch_size=10)

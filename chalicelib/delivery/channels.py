@@ -1,6 +1,9 @@
 """Channels a message goes out through. Each takes a batch of rendered messages and
 returns, per delivery key, None (delivered) or the reason it failed for good; it raises
-when the failure is transient, so the whole chunk is retried.
+when the failure is transient, so the chunk is retried (keeping what already went out).
+
+A channel may declare ``slice_size``: the worker hands it at most that many messages per
+call and checks its remaining Lambda time between calls (default: the whole batch).
 
 Every channel must be idempotent on the delivery key (the worker may re-send a message
 whose claim expired after a crash): the local chat channel overwrites the same inbox
@@ -46,6 +49,8 @@ class TransientChannelError(Exception):
 class LocalChat:
     """Stores messages in the inbox table (GET /v1/customers/{id}/inbox reads them)."""
 
+    slice_size = 25   # one BatchWriteItem
+
     def send(self, messages: list[OutMessage]) -> dict[str, str | None]:
         from chalicelib.store import inbox
 
@@ -59,6 +64,8 @@ class LocalChat:
 class HttpChat:
     """Production adapter: POSTs each message to the marketplace messaging API with the
     delivery key as ``Idempotency-Key`` (a re-sent message is recognised there)."""
+
+    slice_size = 1    # each POST may take up to the timeout: the deadline is checked per message
 
     def __init__(self, endpoint: str, timeout: float) -> None:
         self.endpoint, self.timeout = endpoint, timeout

@@ -6,7 +6,9 @@ Crash-safe and idempotent: the snapshot is guarded by a dispatch record in plan_
 (snapshotting -> ready -> enqueued). No chunk message leaves before the whole snapshot
 is written, so a dispatcher that died mid-snapshot is simply redone from scratch; one
 that died while enqueueing re-sends every chunk message (workers ignore finished chunks).
-A dispatch message for a cancelled, sent or already dispatched plan does nothing.
+A dispatch message for a cancelled, sent or already dispatched plan does nothing (except
+finishing a plan whose chunks are all done), so the sweeper (delivery/sweeper.py) may
+enqueue one for any plan that looks stuck.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ def dispatch(seller_id: str, plan_id: str, now: datetime) -> str:
     record = plan_stats.begin_dispatch(seller_id, plan_id, now_ms)
     if record is not None:
         if record.get("state") == "enqueued":
+            if len(record.get("done_chunks", ())) >= int(record.get("chunks", 0)):
+                # Every chunk is done (or there were none) but the plan was left in_progress
+                # by a crash before its last status write: finish it now.
+                plans.set_status(seller_id, plan_id, {"in_progress"}, "sent", finished_at=now_ms)
             return "already_dispatched"
         if record.get("state") == "snapshotting":
             lease_ms = settings().delivery_lease_seconds * 1000

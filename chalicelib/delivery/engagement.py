@@ -5,12 +5,21 @@ counter facts for the metrics aggregator.
 Only a recipient the plan really delivered to counts (test sends have no delivery row,
 so they count nowhere). Each fact's key is once-per-customer-per-counter (or once per
 order), and lives in the part of the recipient's chunk, so repeats add nothing.
+
+Early engagement: a customer may read a message before the worker has written its
+delivery row (the channel returned, the chunk's outcome or rows are not written yet).
+When a plan is still in flight (its dispatch record shows chunks not done), a fact whose
+row is missing is parked (``deliveries.park``) and the rows are read once more; the
+worker's follow-up writes the rows and only then reads what is parked. Whichever order the
+two interleave in, at least one of them sees the other, and the fact's key makes a fact
+seen by both count once.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from chalicelib.delivery.chunks import Fact, send_facts
 from chalicelib.domain import aggregates, attribution
@@ -20,6 +29,9 @@ from chalicelib.store import deliveries, plan_stats
 
 logger = get_logger("delivery.engagement")
 
+Wanted = tuple[str, str, str, dict[str, Any]]   # plan_id, customer_id, fact key, {counter: n}
+Pair = tuple[str, str]                            # plan_id, customer_id
+
 
 def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
     """Subscriber entry (see services/reactions.py): idempotent, a repeat changes nothing."""
@@ -28,45 +40,113 @@ def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
     orders = [e for e in events if e.get("type") == "order_paid"]
     if not touches and not orders:
         return
-    facts: list[Fact] = []
-    if touches:
-        rows = deliveries.get_rows(seller_id, [(p, c) for p, c, _ in touches])
-        for plan_id, cid, counter in touches:
-            row = rows.get((plan_id, cid))
-            if row is not None and row.status == rules.DELIVERED and row.chunk is not None:
+    candidates = _order_candidates(seller_id, orders) if orders else {}
+    pairs = [(p, c) for p, c, _ in touches] + [
+        (p, o["customer_id"]) for o in orders for p in candidates[o["event_id"]]]
+    rows = deliveries.get_rows(seller_id, pairs) if pairs else {}
+    in_flight = _in_flight(seller_id, {p for p in pairs if p not in rows}, rows)
+    wanted = [(p, c, f"{counter}:{c}", {counter: 1}) for p, c, counter in touches]
+    wanted += _attribute(orders, candidates, rows, in_flight)
+    facts, early = [], []
+    for plan_id, cid, key, add in wanted:
+        row = rows.get((plan_id, cid))
+        if row is not None:
+            if _delivered(row):
                 facts.append(Fact(plan_id=plan_id, part=plan_stats.chunk_part(int(row.chunk)),
-                                  key=f"{counter}:{cid}", add={counter: 1}))
-    if orders:
-        facts.extend(_attribute(seller_id, orders))
+                                  key=key, add=add))
+        elif plan_id in in_flight:
+            early.append((plan_id, cid, key, add))
+    if early:
+        facts.extend(_park(seller_id, early, aggregates.to_ms(now)))
     send_facts(seller_id, facts)
-    if facts:
-        log(logger, "engagement facts", seller_id=seller_id, facts=len(facts))
+    if facts or early:
+        log(logger, "engagement facts", seller_id=seller_id, facts=len(facts), parked=len(early))
 
 
-def _attribute(seller_id: str, orders: list[dict]) -> list[Fact]:
-    """Each paid order -> the latest plan the customer read or clicked within the window
-    before it (and that really delivered to them): orders +1, gmv +amount."""
+def _delivered(row: deliveries.DeliveryRow) -> bool:
+    return row.status == rules.DELIVERED and row.chunk is not None
+
+
+def _in_flight(seller_id: str, missing: set[Pair], rows: dict) -> set[str]:
+    """Plans (of the pairs whose row is missing) still sending: their dispatch record exists
+    and not every chunk is done, so a missing row may yet be written. A plan never dispatched
+    or already complete writes no more rows: its missing pairs are read once more (a row may
+    have landed since the first read) and otherwise never count."""
+    flying, settled = set(), []
+    for plan_id in sorted({p for p, _ in missing}):
+        record = plan_stats.get_part(seller_id, plan_id, plan_stats.DISPATCH)
+        if record is None:
+            continue
+        complete = record.get("state") == "enqueued" and len(
+            record.get("done_chunks", ())) >= int(record.get("chunks", 0))
+        if complete:
+            settled.append(plan_id)
+        else:
+            flying.add(plan_id)
+    again = [pair for pair in missing if pair[0] in settled]
+    if again:
+        rows.update(deliveries.get_rows(seller_id, again))
+    return flying
+
+
+def _park(seller_id: str, early: list[Wanted], now_ms: int) -> list[Fact]:
+    """Park facts whose rows are missing, then look at the rows again: a row written before
+    the park is seen now; one written after it finds the parked fact (see ``fold_early``)."""
+    deliveries.park(seller_id, early, now_ms)
+    rows = deliveries.get_rows(seller_id, [(p, c) for p, c, _, _ in early])
+    out = []
+    for plan_id, cid, key, add in early:
+        row = rows.get((plan_id, cid))
+        if row is not None and _delivered(row):
+            out.append(Fact(plan_id=plan_id, part=plan_stats.chunk_part(int(row.chunk)),
+                            key=key, add=add))
+    return out
+
+
+def fold_early(chunk: deliveries.ChunkItem) -> tuple[list[Fact], list[deliveries.EarlyFact]]:
+    """For a finished chunk whose rows are written: the parked facts of its delivered
+    recipients, as facts of the chunk's part, and every parked item of its recipients (to
+    unpark once the facts are sent)."""
+    parked = deliveries.parked(chunk.seller_id, chunk.plan_id)
+    if not parked:
+        return [], []
+    recipients = set(chunk.recipients or [])
+    delivered = {o["customer_id"] for o in chunk.outcomes or [] if o["status"] == rules.DELIVERED}
+    mine = [p for p in parked if p.customer_id in recipients]
+    part = plan_stats.chunk_part(int(chunk.chunk))
+    facts = [Fact(plan_id=chunk.plan_id, part=part, key=p.key, add=dict(p.add))
+             for p in mine if p.customer_id in delivered]
+    return facts, mine
+
+
+def _order_candidates(seller_id: str, orders: list[dict]) -> dict[str, list[str]]:
+    """Per order event: the plans that may take credit, best first (attribution.candidates)."""
     from chalicelib.services import shop_settings
     from chalicelib.store import customers
 
     window = shop_settings.get(seller_id).attribution_window_days
     items = customers.batch_get(seller_id, [o["customer_id"] for o in orders])
-    wanted: dict[str, list[str]] = {}
+    out: dict[str, list[str]] = {}
     for order in orders:
         item = items.get(order["customer_id"])
         agg = (item.agg if item else None) or aggregates.empty()
         order_ms = aggregates.to_ms(datetime.fromisoformat(order["occurred_at"]))
-        wanted[order["event_id"]] = attribution.candidates(agg.get("plans", {}), order_ms, window)
-    pairs = [(p, o["customer_id"]) for o in orders for p in wanted[o["event_id"]]]
-    rows = deliveries.get_rows(seller_id, pairs) if pairs else {}
-    facts = []
+        out[order["event_id"]] = attribution.candidates(agg.get("plans", {}), order_ms, window)
+    return out
+
+
+def _attribute(orders: list[dict], candidates: dict[str, list[str]], rows: dict,
+               in_flight: set[str]) -> list[Wanted]:
+    """Each paid order -> the latest plan the customer read or clicked within the window
+    before it that really delivered to them (or that is still sending to them: its row may
+    not be written yet): orders +1, gmv +amount."""
+    out: list[Wanted] = []
     for order in orders:
-        for plan_id in wanted[order["event_id"]]:
-            row = rows.get((plan_id, order["customer_id"]))
-            if row is None or row.status != rules.DELIVERED or row.chunk is None:
-                continue
-            facts.append(Fact(plan_id=plan_id, part=plan_stats.chunk_part(int(row.chunk)),
-                              key=f"order:{order['order_id']}",
-                              add={"orders": 1, "gmv": str(Decimal(str(order["amount"])))}))
-            break
-    return facts
+        cid = order["customer_id"]
+        for plan_id in candidates[order["event_id"]]:
+            row = rows.get((plan_id, cid))
+            if (row is not None and _delivered(row)) or (row is None and plan_id in in_flight):
+                out.append((plan_id, cid, f"order:{order['order_id']}",
+                            {"orders": 1, "gmv": str(Decimal(str(order["amount"])))}))
+                break
+    return out

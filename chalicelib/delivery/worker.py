@@ -7,19 +7,30 @@ Exactly once per recipient, whatever retries, duplicates or crashes:
 3. read the plan: a cancelled plan sends nothing (the chunk is recorded as skipped);
 4. render and send through the channel with the delivery key as idempotency key;
 5. record every outcome on the chunk, conditioned on still holding the claim;
-6. follow-up: delivery rows, a metrics fact keyed by the chunk, the plan's done set.
+6. follow-up: delivery rows, then the engagement parked before they existed, a metrics
+   fact keyed by the chunk, the plan's done set.
 A crash between 4 and 5 leaves a claim that expires; the next attempt re-sends with the
 same keys and the channel recognises them, so the customer still gets one message.
+
+Lambda time: the worker sends in slices (one channel call each) and, before each slice,
+checks the invocation's remaining time (``Deadline``). Short of a worst-case slice plus the
+time to record, it stops and hands the rest back: what went out is stored on the chunk as
+``progress`` (key -> outcome) with the claim released, and a fresh message for the chunk
+goes to the queue (records of the batch not yet started go back the same way). The next
+attempt sends only the keys not in ``progress``. The lease (settings) outlives the function
+timeout, so no claim expires under a worker that is still running
+(tests/unit/test_delivery_timing.py derives both from config).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from chalicelib import metrics
 from chalicelib.delivery import channels as chans
-from chalicelib.delivery.chunks import ChunkMessage, Fact, send_facts
+from chalicelib.delivery.chunks import ChunkMessage, Fact, send_chunks, send_facts
 from chalicelib.domain import aggregates
 from chalicelib.domain import delivery as rules
 from chalicelib.domain.errors import NotFound
@@ -30,18 +41,64 @@ from chalicelib.store import secrets as secrets_store
 
 logger = get_logger("delivery.worker")
 
+# Kept in hand after the last slice: recording the chunk (one UpdateItem), its rows and facts.
+RECORD_RESERVE_MS = 5_000
+
 
 class ChunkBusy(Exception):
     """Another worker holds a live claim on the chunk (or just changed it): retry later."""
 
 
-def handle_message(body: str, now: datetime) -> None:
+class Deadline:
+    """The invocation's remaining time (Lambda's ``context.get_remaining_time_in_millis``),
+    and the margin a worker keeps: the slowest slice (one message over HTTP, at most the
+    messaging timeout) plus ``RECORD_RESERVE_MS``. ``worked`` turns true once this
+    invocation sent something, so an invocation always makes progress before handing back."""
+
+    def __init__(self, remaining_ms: Callable[[], int] | None, margin_ms: int | None = None) -> None:
+        self.remaining_ms = remaining_ms
+        self.margin_ms = margin_ms if margin_ms is not None else margin()
+        self.worked = False
+
+    @classmethod
+    def of(cls, context: Any) -> Deadline:
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        return cls(remaining if callable(remaining) else None)
+
+    def should_stop(self) -> bool:
+        """True when the time left is under the margin (and something was done already)."""
+        return (self.worked and self.remaining_ms is not None
+                and self.remaining_ms() < self.margin_ms)
+
+
+def margin() -> int:
+    return int(settings().messaging_timeout_seconds * 1000) + RECORD_RESERVE_MS
+
+
+def for_invocation(context: Any) -> Callable[[str, datetime], None]:
+    """The record handler of one Lambda invocation of the delivery queue: every record of
+    the batch shares the invocation's deadline."""
+    deadline = Deadline.of(context)
+    return lambda body, now: handle_message(body, now, deadline)
+
+
+def handle_message(body: str, now: datetime, deadline: Deadline | None = None) -> None:
     """One record of the delivery queue."""
     message = ChunkMessage.model_validate_json(body)
-    deliver_chunk(message.seller_id, message.plan_id, message.chunk, now)
+    if deadline is not None and deadline.should_stop():
+        # Not started and no time left: back on the queue as a new message (no receive of
+        # this one is spent, so a busy invocation never pushes work towards the DLQ).
+        send_chunks(message.seller_id, message.plan_id, [message.chunk])
+        log(logger, "chunk handed back unstarted", seller_id=message.seller_id,
+            plan_id=message.plan_id, chunk=message.chunk)
+        return
+    deliver_chunk(message.seller_id, message.plan_id, message.chunk, now, deadline)
+    if deadline is not None:
+        deadline.worked = True
 
 
-def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime) -> str:
+def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
+                  deadline: Deadline | None = None) -> str:
     """Deliver one chunk; returns what happened (for logs and tests)."""
     now_ms = aggregates.to_ms(now)
     chunk = deliveries.get_chunk(seller_id, plan_id, number)
@@ -55,21 +112,29 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime) -> s
         raise ChunkBusy(f"{plan_id}/{number} is claimed until {chunk.lease_until}")
     if not deliveries.claim(chunk, now_ms, settings().delivery_lease_seconds * 1000):
         raise ChunkBusy(f"{plan_id}/{number} changed while claiming")
+    progress: dict[str, str | None] = dict(chunk.progress or {})
     plan = plans.get(seller_id, plan_id)
     if plan is None or plan.status != "in_progress":
-        # Cancelled (or gone): nothing more goes out; the recipients are recorded as skipped.
-        outcomes = [{"customer_id": cid, "channel": (plan.channels[0] if plan and plan.channels
-                                                     else "chat"),
-                     "status": rules.SKIPPED, "reason": "cancelled"} for cid in chunk.recipients]
+        # Cancelled (or gone): nothing more goes out; the recipients not already sent to
+        # (by an attempt that handed back) are recorded as skipped.
+        outcomes = cancelled_outcomes(plan, chunk.recipients, int(chunk.sent_at), progress)
         if deliveries.finish(chunk, "cancelled", outcomes, now_ms):
             metrics.outcomes(outcomes)
             settle(chunk, now_ms)
         return "cancelled"
     try:
-        outcomes = send(plan, chunk.recipients, int(chunk.sent_at), now)
+        outcomes = send(plan, chunk.recipients, int(chunk.sent_at), now, deadline, progress)
     except Exception:
-        _release(chunk, now_ms)
+        _release(chunk, now_ms, progress)
         raise
+    if outcomes is None:
+        # Out of time: keep what went out, release the claim, and queue the chunk again.
+        if not deliveries.hand_back(chunk, progress):
+            return "lost_claim"
+        send_chunks(seller_id, plan_id, [number])
+        log(logger, "chunk handed back", seller_id=seller_id, plan_id=plan_id, chunk=number,
+            sent=len(progress))
+        return "handed_back"
     if not deliveries.finish(chunk, "done", outcomes, now_ms):
         # Our claim expired and another worker took over: it re-sends the same keys and
         # records the outcome; nothing more to do here.
@@ -79,22 +144,30 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime) -> s
     return "delivered"
 
 
-def _release(chunk: deliveries.ChunkItem, now_ms: int) -> None:
-    """Give up a claim after a handled failure so the retry need not wait for the lease."""
+def _release(chunk: deliveries.ChunkItem, now_ms: int,
+             progress: dict[str, str | None] | None = None) -> None:
+    """Give up a claim after a handled failure so the retry need not wait for the lease; the
+    keys already sent are kept, so the retry does not send them again."""
     try:
-        deliveries.claim(chunk, now_ms, 0)
+        deliveries.hand_back(chunk, progress or {})
     except Exception:  # best effort: the lease expires anyway
         logger.exception("could not release chunk claim")
 
 
 def settle(chunk: deliveries.ChunkItem, now_ms: int) -> None:
     """Follow-up of a finished chunk; every step is idempotent, so it is simply redone when a
-    finished chunk's message comes again (a crash after ``finish`` loses nothing)."""
+    finished chunk's message comes again (a crash after ``finish`` loses nothing). The rows
+    are written before the parked engagement is read (see delivery/engagement.py)."""
+    from chalicelib.delivery import engagement
+
     seller_id, plan_id, number = chunk.seller_id, chunk.plan_id, int(chunk.chunk)
     outcomes = chunk.outcomes or []
     deliveries.put_rows(seller_id, plan_id, outcomes, chunk=number, sent_at=chunk.sent_at)
+    early, parked = engagement.fold_early(chunk)
     send_facts(seller_id, [Fact(plan_id=plan_id, part=plan_stats.chunk_part(number), key="outcome",
-                                add=rules.chunk_counters(outcomes))])
+                                add=rules.chunk_counters(outcomes)), *early])
+    if parked:
+        deliveries.unpark(parked)
     done, total = plan_stats.mark_chunk_done(seller_id, plan_id, number)
     if done == total and chunk.status == "done":
         if plans.set_status(seller_id, plan_id, {"in_progress"}, "sent", finished_at=now_ms):
@@ -144,53 +217,114 @@ def compose(plan: plans.PlanItem, ctx: dict[str, Any], customer_id: str, name: s
                             button=plan.button, test=test)
 
 
-def send(plan: plans.PlanItem, recipients: list[str], sent_at: int, now: datetime) -> list[dict]:
-    """Render and send to each recipient over each of the plan's channels; their outcomes."""
-    from chalicelib.store import customers
+class _Prepared:
+    """A chunk's messages, rendered: per channel the messages, and the outcomes of the
+    recipients skipped at send time."""
 
-    ctx = _context(plan)
-    items = customers.batch_get(plan.seller_id, recipients)
-    channel_names = list(plan.channels or ["chat"])
-    outcomes: dict[str, dict] = {}
-    batches: dict[str, list[chans.OutMessage]] = {c: [] for c in channel_names}
-    for cid in recipients:
-        item = items.get(cid)
-        recipient = rules.recipient_of(cid, item.agg if item else None, item.phone if item else None)
-        # Re-checked at send time: a customer who blocked or unsubscribed since the snapshot
-        # is skipped, not messaged.
-        reason = "missing" if item is None else rules.skip_reason(recipient, channel_names,
-                                                                  False, 0, None)
-        if reason is not None:
-            outcomes[cid] = {"customer_id": cid, "channel": channel_names[0],
-                             "status": rules.SKIPPED, "reason": reason}
+    def __init__(self, plan: plans.PlanItem, recipients: list[str], sent_at: int) -> None:
+        from chalicelib.store import customers
+
+        ctx = _context(plan)
+        self.private = ctx["voucher"] is not None and ctx["voucher"].kind == "private"
+        items = customers.batch_get(plan.seller_id, recipients)
+        self.recipients = recipients
+        self.channels = list(plan.channels or ["chat"])
+        self.skipped: dict[str, dict] = {}
+        self.batches: dict[str, list[chans.OutMessage]] = {c: [] for c in self.channels}
+        for cid in recipients:
+            item = items.get(cid)
+            recipient = rules.recipient_of(cid, item.agg if item else None,
+                                           item.phone if item else None)
+            # Re-checked at send time: a customer who blocked or unsubscribed since the
+            # snapshot is skipped, not messaged.
+            reason = "missing" if item is None else rules.skip_reason(
+                recipient, self.channels, False, 0, None)
+            if reason is not None:
+                self.skipped[cid] = {"customer_id": cid, "channel": self.channels[0],
+                                     "status": rules.SKIPPED, "reason": reason}
+                continue
+            for channel in self.channels:
+                self.batches[channel].append(compose(
+                    plan, ctx, cid, item.name, item.language, channel,
+                    rules.delivery_key(plan.plan_id, cid, channel), sent_at))
+
+    def outcomes(self, progress: dict[str, str | None], unsent: dict | None = None) -> list[dict]:
+        """Each recipient's outcome from what the channels answered (``progress``, key ->
+        None or the failure). A recipient none of whose messages went out gets ``unsent``
+        (a cancelled chunk), or is left out when that is None."""
+        per_customer: dict[str, dict[str, str | None]] = {}
+        codes: dict[str, str] = {}
+        for channel, messages in self.batches.items():
+            for m in messages:
+                if m.key not in progress:
+                    continue
+                per_customer.setdefault(m.customer_id, {})[channel] = progress[m.key]
+                if self.private and m.voucher and m.voucher.get("code"):
+                    codes[m.customer_id] = m.voucher["code"]
+        out: dict[str, dict] = dict(self.skipped)
+        for cid, by_channel in per_customer.items():
+            delivered = [c for c, failure in by_channel.items() if failure is None]
+            status = rules.row_status({c: rules.DELIVERED if failure is None else rules.FAILED
+                                       for c, failure in by_channel.items()})
+            outcome = {"customer_id": cid,
+                       "channel": delivered[0] if delivered else self.channels[0],
+                       "status": status,
+                       "reason": None if delivered else next(iter(by_channel.values()))}
+            if cid in codes:
+                outcome["voucher_code"] = codes[cid]
+            out[cid] = outcome
+        if unsent is not None:
+            for cid in self.recipients:
+                out.setdefault(cid, {"customer_id": cid, "channel": self.channels[0], **unsent})
+        return [out[cid] for cid in self.recipients if cid in out]
+
+
+def send(plan: plans.PlanItem, recipients: list[str], sent_at: int, now: datetime,
+         deadline: Deadline | None = None, progress: dict[str, str | None] | None = None
+         ) -> list[dict] | None:
+    """Render and send to each recipient over each of the plan's channels; their outcomes.
+
+    ``progress`` (key -> None or failure) holds what earlier attempts sent: those keys are
+    not sent again, and the dict is updated in place as slices go out, so a caller that
+    catches a failure still knows what went out. Returns None when the deadline stopped it
+    before every message went out."""
+    progress = {} if progress is None else progress
+    prepared = _Prepared(plan, recipients, sent_at)
+    for channel, messages in prepared.batches.items():
+        todo = [m for m in messages if m.key not in progress]
+        if not todo:
             continue
-        for channel in channel_names:
-            batches[channel].append(compose(plan, ctx, cid, item.name, item.language, channel,
-                                            rules.delivery_key(plan.plan_id, cid, channel), sent_at))
-    per_customer: dict[str, dict[str, str | None]] = {}
-    codes: dict[str, str] = {}
-    for channel, messages in batches.items():
-        if not messages:
-            continue
-        results = chans.channel_for(channel).send(messages)
-        for m in messages:
-            per_customer.setdefault(m.customer_id, {})[channel] = results.get(m.key, "no_result")
-            if m.voucher and m.voucher.get("code") and ctx["voucher"].kind == "private":
-                codes[m.customer_id] = m.voucher["code"]
-    for cid, by_channel in per_customer.items():
-        delivered = [c for c, failure in by_channel.items() if failure is None]
-        status = rules.row_status({c: rules.DELIVERED if failure is None else rules.FAILED
-                                   for c, failure in by_channel.items()})
-        outcome = {"customer_id": cid, "channel": delivered[0] if delivered else channel_names[0],
-                   "status": status,
-                   "reason": None if delivered else next(iter(by_channel.values()))}
-        if cid in codes:
-            outcome["voucher_code"] = codes[cid]
-        outcomes[cid] = outcome
+        adapter = chans.channel_for(channel)
+        size = max(1, int(getattr(adapter, "slice_size", len(todo))))
+        for start in range(0, len(todo), size):
+            if deadline is not None and deadline.should_stop():
+                log(logger, "out of time, handing back", seller_id=plan.seller_id,
+                    plan_id=plan.plan_id, sent=len(progress))
+                return None
+            piece = todo[start:start + size]
+            results = adapter.send(piece)
+            for m in piece:
+                progress[m.key] = results.get(m.key, "no_result")
+            if deadline is not None:
+                deadline.worked = True
+    outcomes = prepared.outcomes(progress)
     log(logger, "chunk sent", seller_id=plan.seller_id, plan_id=plan.plan_id,
         recipients=len(recipients), delivered=sum(o["status"] == rules.DELIVERED
-                                                  for o in outcomes.values()))
-    return [outcomes[cid] for cid in recipients if cid in outcomes]
+                                                  for o in outcomes))
+    return outcomes
+
+
+def cancelled_outcomes(plan: plans.PlanItem | None, recipients: list[str], sent_at: int,
+                       progress: dict[str, str | None]) -> list[dict]:
+    """A cancelled chunk: what an earlier attempt sent keeps its outcome, every other
+    recipient is skipped as ``cancelled``."""
+    unsent = {"status": rules.SKIPPED, "reason": "cancelled"}
+    if plan is None or not progress:
+        channel = plan.channels[0] if plan and plan.channels else "chat"
+        return [{"customer_id": cid, "channel": channel, **unsent} for cid in recipients]
+    prepared = _Prepared(plan, recipients, sent_at)
+    prepared.skipped = {}     # only what went out counts as sent; the rest was cancelled
+    return prepared.outcomes(progress, unsent=unsent)
 
 
 def send_test(seller_id: str, plan_id: str, customer_id: str, now: datetime) -> dict:

@@ -2,6 +2,7 @@
 
     python -m chalicelib.local.jobs daily-tag-rules --endpoint http://127.0.0.1:<moto port>
     python -m chalicelib.local.jobs daily-tag-rules --seller demo
+    python -m chalicelib.local.jobs sweep-stuck-plans --endpoint http://127.0.0.1:<moto port>
 
 The moto URL is the one ``make run`` prints ("moto server"); AWS_ENDPOINT_URL works too.
 The job takes the path the schedule takes on AWS: one daily-queue message per seller, run by
@@ -38,13 +39,19 @@ def daily_tag_rules(seller: str | None, wait_seconds: float) -> dict:
     return results
 
 
-JOBS = {"daily-tag-rules": daily_tag_rules}
+def sweep_stuck_plans(seller: str | None) -> dict:
+    from chalicelib.delivery import sweeper
+
+    return sweeper.sweep(datetime.now(UTC), seller_id=seller)
+
+
+JOBS = {"daily-tag-rules": daily_tag_rules, "sweep-stuck-plans": sweep_stuck_plans}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a scheduled job now")
     parser.add_argument("job", choices=sorted(JOBS))
-    parser.add_argument("--seller", help="only this seller (default: every seller with rules)")
+    parser.add_argument("--seller", help="only this seller (default: every seller)")
     parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"),
                         help="the local stack's moto URL (default: $AWS_ENDPOINT_URL)")
     parser.add_argument("--wait", type=float, default=120,

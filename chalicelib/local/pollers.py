@@ -8,6 +8,7 @@ policy moves a message to its DLQ after the fifth receive, as on AWS.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from chalicelib.logs import get_logger, log
@@ -32,20 +33,30 @@ def lambda_event(messages: list[dict], queue_arn: str) -> dict:
     } for m in messages]}
 
 
+# The local stage sets no lambda_timeout in .chalice/config.json: Chalice's default.
+LOCAL_TIMEOUT_MS = 60_000
+
+
 class LambdaContext:
+    """What Lambda passes a handler: the remaining time counts down from the invocation's
+    start, as on AWS (the worker hands work back before it runs out)."""
     function_name = "local"
     memory_limit_in_mb = 128
     invoked_function_arn = "arn:aws:lambda:local:0:function:local"
     aws_request_id = "local"
 
+    def __init__(self, timeout_ms: int = LOCAL_TIMEOUT_MS) -> None:
+        self.deadline = time.monotonic() + timeout_ms / 1000
+
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def run_batch(handler: Any, messages: list[dict], queue_arn: str) -> set[str]:
+def run_batch(handler: Any, messages: list[dict], queue_arn: str,
+              context: Any = None) -> set[str]:
     """Invoke the handler; returns the message ids that failed."""
     try:
-        result = handler(lambda_event(messages, queue_arn), LambdaContext())
+        result = handler(lambda_event(messages, queue_arn), context or LambdaContext())
     except Exception:
         logger.exception("handler raised; the whole batch comes back")
         return {m["MessageId"] for m in messages}

@@ -7,6 +7,10 @@ outcome. Claims and records are version-conditioned UpdateItems on the chunk, so
 exactly-once guard costs two writes per chunk instead of one conditional write per
 recipient. Delivery rows are written in batches (25 per BatchWriteItem) from the
 recorded outcomes; their content is deterministic, so rewriting them is harmless.
+
+Engagement that arrives before its recipient's delivery row (the channel has sent, the
+worker has not written the rows yet) is parked as an early fact until the chunk's
+follow-up folds it (see ``delivery/engagement.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pynamodb.attributes import (
     JSONAttribute,
     ListAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     VersionAttribute,
 )
@@ -28,6 +33,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from chalicelib.store.aws import client
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
 
+EARLY_FACT_DAYS = 30  # outlives a chunk message's 14 days in a DLQ before a redrive
 BATCH_WRITE = 25     # the AWS cap per BatchWriteItem (moto accepts more; AWS does not)
 BATCH_GET = 100
 
@@ -60,6 +66,7 @@ class ChunkItem(BaseModel):
     lease_until = NumberAttribute(null=True)        # ms; a claim older than this may be taken over
     sent_at = NumberAttribute(null=True)            # ms of the first claim: every retry reuses it
     outcomes = JSONAttribute(null=True)             # [{customer_id, channel, status, reason, ...}]
+    progress = JSONAttribute(null=True)             # {key: None | failure}: sent by attempts that handed back
     finished_at = NumberAttribute(null=True)
     version = VersionAttribute()
     by_seller_finished = BySellerFinished()
@@ -76,6 +83,16 @@ class DeliveryRow(BaseModel):
     chunk = NumberAttribute(null=True)              # where its engagement counters live
     variant = UnicodeAttribute(null=True)
     voucher_code = UnicodeAttribute(null=True)
+
+
+class EarlyFact(BaseModel):
+    """A counter fact whose delivery row did not exist yet when its event was handled."""
+    Meta = meta("early_engagement")
+    pk = UnicodeAttribute(hash_key=True)            # seller#plan
+    key = UnicodeAttribute(range_key=True)          # the fact's key: read:<customer>, order:<order>
+    customer_id = UnicodeAttribute()
+    add = JSONAttribute()                           # {counter: amount}
+    expires = TTLAttribute()
 
 
 def batch_put(model: type[BaseModel], items: list[BaseModel]) -> int:
@@ -144,7 +161,15 @@ def finish(chunk: ChunkItem, status: str, outcomes: list[dict], now_ms: int) -> 
     """Record the chunk's outcomes (status done or cancelled) if we still hold its claim."""
     return _guarded_update(chunk, [ChunkItem.status.set(status), ChunkItem.outcomes.set(outcomes),
                                    ChunkItem.finished_at.set(now_ms),
-                                   ChunkItem.lease_until.remove()])
+                                   ChunkItem.lease_until.remove(), ChunkItem.progress.remove()])
+
+
+def hand_back(chunk: ChunkItem, progress: dict[str, str | None]) -> bool:
+    """Release our claim, keeping what went out (key -> outcome) so the next attempt sends
+    only the rest; False when the claim was no longer ours."""
+    actions = [ChunkItem.status.set("pending"), ChunkItem.lease_until.remove()]
+    actions.append(ChunkItem.progress.set(progress) if progress else ChunkItem.progress.remove())
+    return _guarded_update(chunk, actions)
 
 
 def chunk_numbers(seller_id: str, plan_id: str) -> list[int]:
@@ -216,3 +241,27 @@ def delete_rows(seller_id: str, plan_id: str, customer_ids: set[str]) -> None:
     with DeliveryRow.batch_write() as batch:
         for cid in customer_ids:
             batch.delete(DeliveryRow(pk=plan_pk(seller_id, plan_id), customer_id=cid))
+
+
+# ----- early engagement ------------------------------------------------------------------
+
+def park(seller_id: str, facts: list[tuple[str, str, str, dict]], now_ms: int) -> None:
+    """Park (plan_id, customer_id, key, add) facts until their delivery rows land. Rewriting
+    one is harmless: its key is what makes it count once."""
+    from datetime import UTC, datetime, timedelta
+
+    expires = datetime.fromtimestamp(now_ms / 1000, UTC) + timedelta(days=EARLY_FACT_DAYS)
+    batch_put(EarlyFact, [EarlyFact(pk=plan_pk(seller_id, plan_id), key=key, customer_id=cid,
+                                    add=add, expires=expires)
+                          for plan_id, cid, key, add in facts])
+
+
+def parked(seller_id: str, plan_id: str) -> list[EarlyFact]:
+    """Every early fact of the plan (usually none: one empty Query)."""
+    return list(EarlyFact.query(plan_pk(seller_id, plan_id), consistent_read=True))
+
+
+def unpark(items: list[EarlyFact]) -> None:
+    with EarlyFact.batch_write() as batch:
+        for item in items:
+            batch.delete(item)

@@ -1,5 +1,10 @@
 """Plans table: one item per plan, optimistic locking on ``version``, status moves by
-conditional writes so concurrent senders, cancellers and workers cannot cross."""
+conditional writes so concurrent senders, cancellers and workers cannot cross.
+
+A plan in ``in_progress`` also carries ``sweep`` and ``in_progress_since``, the keys of the
+sparse index ``by_in_progress``: every status move sets them when it enters ``in_progress``
+and removes them when it leaves, so the sweeper (delivery/sweeper.py) finds every plan
+sending since before a cutoff with one Query, however many plans the table holds."""
 
 from __future__ import annotations
 
@@ -13,9 +18,23 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
 from chalicelib.store.versioning import VersionConflict
+
+IN_PROGRESS = "in_progress"
+
+
+class ByInProgress(GlobalSecondaryIndex):
+    """Sparse: only plans now ``in_progress`` have ``sweep`` (always "in_progress")."""
+
+    class Meta:
+        index_name = "by_in_progress"
+        projection = KeysOnlyProjection()
+
+    sweep = UnicodeAttribute(hash_key=True)
+    in_progress_since = NumberAttribute(range_key=True)
 
 
 class PlanItem(BaseModel):
@@ -41,7 +60,10 @@ class PlanItem(BaseModel):
     finished_at = NumberAttribute(null=True)
     cancelled_at = NumberAttribute(null=True)
     created_by = UnicodeAttribute(null=True)
+    sweep = UnicodeAttribute(null=True)             # "in_progress" while sending, else absent
+    in_progress_since = NumberAttribute(null=True)  # ms it entered in_progress (the sweeper's cutoff)
     version = VersionAttribute()
+    by_in_progress = ByInProgress()
 
 
 def get(seller_id: str, plan_id: str) -> PlanItem | None:
@@ -59,6 +81,7 @@ def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
     plan = PlanItem(seller_id=seller_id, plan_id=plan_id, version=0)  # non-None: PynamoDB adds 1
     actions = [PlanItem.status.set(to)]   # PynamoDB increments version itself
     actions += [getattr(PlanItem, name).set(value) for name, value in fields.items()]
+    actions += _sweep_index(to, fields)
     try:
         plan.update(actions=actions, add_version_condition=False,
                     condition=PlanItem.status.is_in(*allowed_from) & PlanItem.plan_id.exists())
@@ -67,6 +90,23 @@ def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
             return None
         raise
     return plan
+
+
+def _sweep_index(to: str, fields: dict[str, Any]) -> list[Any]:
+    """Enter or leave the sparse ``by_in_progress`` index with the status."""
+    if to != IN_PROGRESS:
+        return [PlanItem.sweep.remove(), PlanItem.in_progress_since.remove()]
+    import time
+
+    since = fields.get("dispatched_at") or fields.get("updated_at") or int(time.time() * 1000)
+    return [PlanItem.sweep.set(IN_PROGRESS), PlanItem.in_progress_since.set(since)]
+
+
+def in_progress_before(cutoff_ms: int) -> list[tuple[str, str, int]]:
+    """(seller_id, plan_id, in_progress_since) of every plan in_progress since before
+    ``cutoff_ms``, oldest first (one Query of the sparse index, eventually consistent)."""
+    return [(p.seller_id, p.plan_id, int(p.in_progress_since)) for p in
+            PlanItem.by_in_progress.query(IN_PROGRESS, PlanItem.in_progress_since < cutoff_ms)]
 
 
 def create(item: PlanItem) -> None:

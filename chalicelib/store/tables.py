@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib.store.catalog import ProductItem, VoucherClaimItem, VoucherItem
 from chalicelib.store.customers import CustomerItem
-from chalicelib.store.deliveries import ChunkItem, DeliveryRow
+from chalicelib.store.deliveries import ChunkItem, DeliveryRow, EarlyFact
 from chalicelib.store.events import EventSeen, ShopEvent
 from chalicelib.store.imports import ImportItem, RateSlot
 from chalicelib.store.inbox import InboxItem
@@ -38,6 +38,7 @@ TABLES = [
     SettingsItem,
     ChunkItem,
     DeliveryRow,
+    EarlyFact,
     PlanStatsItem,
     InboxItem,
 ]

@@ -3,6 +3,7 @@ pipeline run queue by queue (dispatch -> delivery -> metrics, events for engagem
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 LANGUAGES = ("th", "vi", "en", "id", None)
@@ -123,3 +124,73 @@ def engagement(api, plan_id: str, customer_id: str, etype: str, suffix: str = ""
              **extra}
     r = api.post("/v1/events", {"events": [event]})
     assert r.status_code == 202 and not r.json["rejected"], r.json
+
+
+class SendLog:
+    """What reaches the channel, counted per delivery key at the local chat adapter's
+    ``send`` (not in the inbox, where a second send of a key would overwrite the first and
+    hide). Each ``worker.deliver_chunk`` call is an attempt: a key sent by an attempt that
+    then crashed or lost its claim before recording the chunk is *excused* once, since the
+    next attempt cannot know it went out and must send it again (the channel's idempotency
+    key covers that re-send). Every other repeat is a duplicate send."""
+
+    def __init__(self, monkeypatch) -> None:
+        import threading
+
+        from chalicelib.delivery import channels, worker
+
+        self.sends: Counter[str] = Counter()
+        self.excused: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        self.calls = 0
+        self._local = threading.local()
+        original_send, original_deliver = channels.LocalChat.send, worker.deliver_chunk
+        log = self
+
+        def send(self, messages):
+            # Counted as the call is made: whatever happens inside, the channel was asked.
+            keys = [m.key for m in messages if not m.test]
+            log.calls += 1
+            log.sends.update(keys)
+            attempt = getattr(log._local, "keys", None)
+            if attempt is not None:
+                attempt.extend(keys)
+            return original_send(self, messages)
+
+        def deliver_chunk(*args, **kwargs):
+            self._local.keys = []
+            try:
+                outcome = original_deliver(*args, **kwargs)
+            except BaseException:
+                self.excused.update(self._local.keys)
+                self.outcomes["raised"] += 1
+                raise
+            finally:
+                keys, self._local.keys = self._local.keys, None
+            if outcome == "lost_claim":
+                self.excused.update(keys)
+            self.outcomes[outcome] += 1
+            return outcome
+
+        monkeypatch.setattr(channels.LocalChat, "send", send)
+        monkeypatch.setattr(worker, "deliver_chunk", deliver_chunk)
+
+    def per_customer(self, plan_id: str) -> Counter[str]:
+        return Counter({key.split("#")[1]: n for key, n in self.sends.items()
+                        if key.startswith(plan_id + "#")})
+
+    def duplicates(self) -> dict[str, tuple[int, int]]:
+        """Keys sent more often than once plus their excuses: key -> (sends, excuses)."""
+        return {k: (n, self.excused[k]) for k, n in self.sends.items()
+                if n > 1 + self.excused[k]}
+
+
+class ScriptedContext:
+    """A Lambda context whose clock is the channel: it starts with ``budget_ms`` and every
+    channel call costs ``cost_ms`` (a deterministic stand-in for slow sends)."""
+
+    def __init__(self, sends: SendLog, budget_ms: int, cost_ms: int) -> None:
+        self.sends, self.start, self.budget_ms, self.cost_ms = sends, sends.calls, budget_ms, cost_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.budget_ms - self.cost_ms * (self.sends.calls - self.start)

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.integration.delivery_support import (
+    ScriptedContext,
+    SendLog,
     create_plan,
     engagement,
     iso,
@@ -34,6 +36,7 @@ class Chaos:
         self.monkeypatch, self.rng, self.rate = monkeypatch, random.Random(seed), rate
         self.crashes: Counter[str] = Counter()
         self.enabled = True
+        self.sends: SendLog | None = None
 
     def wrap(self, owner, name: str) -> None:
         original = getattr(owner, name)
@@ -82,12 +85,15 @@ def inject_crashes(monkeypatch, seed: int, rate: float) -> Chaos:
     from chalicelib.store import deliveries, inbox, plan_stats
 
     chaos = Chaos(monkeypatch, seed, rate)
+    # Sends are counted at the channel, inside the crashes (a crash "after" the send counts).
+    chaos.sends = SendLog(monkeypatch)
     # A worker that dies never releases its claim: only the lease lets a retry take over.
-    monkeypatch.setattr(worker, "_release", lambda chunk, now_ms: None)
+    monkeypatch.setattr(worker, "_release", lambda chunk, now_ms, progress=None: None)
     chaos.wrap(channels.LocalChat, "send")
     chaos.wrap(inbox, "put_messages")
     chaos.wrap(deliveries, "claim")
     chaos.wrap(deliveries, "finish")
+    chaos.wrap(deliveries, "hand_back")
     chaos.wrap(deliveries, "put_rows")
     chaos.wrap(deliveries, "put_chunks")
     chaos.wrap(plan_stats, "mark_chunk_done")
@@ -101,16 +107,28 @@ def inject_crashes(monkeypatch, seed: int, rate: float) -> Chaos:
     return chaos
 
 
-@pytest.mark.parametrize("seed", [7, 2024])
+@pytest.mark.parametrize(("seed", "short_of_time"), [(7, False), (2024, False), (99, True)])
 def test_duplicates_and_crashes_give_each_customer_exactly_one_message(
-        api, app, monkeypatch, fast_retries, seed):
+        api, app, monkeypatch, fast_retries, seed, short_of_time):
+    """With ``short_of_time``, every invocation also runs out of Lambda time after two
+    channel calls (one message each), so chunks are handed back mid-way as well (while
+    the crashes go on)."""
     ids = seed_followers(api, 20, blocked=(2,), unsubscribed=(7, 11))
     skipped = {ids[2], ids[7], ids[11]}
     eligible = [c for c in ids if c not in skipped]
     chaos = inject_crashes(monkeypatch, seed, rate=0.06)
+    if short_of_time:
+        from chalicelib.delivery import channels
+        from chalicelib.local import pollers
+
+        monkeypatch.setattr(channels.LocalChat, "slice_size", 1)
+        monkeypatch.setattr(pollers, "LambdaContext",
+                            lambda: ScriptedContext(chaos.sends, budget_ms=30_000, cost_ms=8_000))
     plan = create_plan(api)
     plan_id = plan["plan_id"]
-    run_pipeline(app, duplicate=True)
+    # Hand-backs re-queue chunks as new messages; copying each of those too multiplies the
+    # messages without testing anything more, so that variant has crashes and hand-backs only.
+    run_pipeline(app, duplicate=not short_of_time)
 
     chaos.enabled = False
     assert api.get(f"/v1/plans/{plan_id}").json["status"] == "sent"
@@ -118,6 +136,11 @@ def test_duplicates_and_crashes_give_each_customer_exactly_one_message(
         inbox = [m for m in api.get(f"/v1/customers/{cid}/inbox").json["items"]
                  if m["plan_id"] == plan_id]
         assert len(inbox) == (0 if cid in skipped else 1), cid
+    # Counted at the channel: every eligible customer was sent to, the skipped never, and no
+    # key went out twice except right after a crash that hid the first send from the worker.
+    sent = chaos.sends.per_customer(plan_id)
+    assert set(sent) == set(eligible)
+    assert not chaos.sends.duplicates()
 
     # Engagement, each delivered twice and some repeated with new event ids: counted once.
     chaos.enabled = True
@@ -150,12 +173,27 @@ def test_duplicates_and_crashes_give_each_customer_exactly_one_message(
     assert perf["orders"] == len(clickers)
     assert perf["gmv"] == f"{sum(10.5 + n for n in range(len(clickers))):.2f}"
     assert len(chaos.crashes) >= 3, "too few crash points were hit: the test proved little"
+    if short_of_time:
+        assert chaos.sends.outcomes["handed_back"] >= 3, chaos.sends.outcomes
+
+
+def test_duplicate_deliveries_send_each_key_once_at_the_channel(api, app, monkeypatch,
+                                                                fast_retries):
+    """No crash at all, every SQS message handled twice and re-sent as a copy: the channel is
+    asked exactly once per key (the inbox alone could not tell, it overwrites)."""
+    ids = seed_followers(api, 9)
+    sends = SendLog(monkeypatch)
+    plan_id = create_plan(api)["plan_id"]
+    run_pipeline(app, duplicate=True)
+    assert sends.per_customer(plan_id) == Counter({cid: 1 for cid in ids})
+    assert not sends.excused
 
 
 def test_cancel_while_in_progress_sends_nothing_after_the_cancel(api, app, monkeypatch):
     from chalicelib.settings import settings
 
     monkeypatch.setattr(settings(), "delivery_chunk_size", 2)
+    sends = SendLog(monkeypatch)
     ids = seed_followers(api, 10)
     plan = create_plan(api)
     plan_id = plan["plan_id"]
@@ -169,6 +207,7 @@ def test_cancel_while_in_progress_sends_nothing_after_the_cancel(api, app, monke
 
     got = {cid: len(api.get(f"/v1/customers/{cid}/inbox").json["items"]) for cid in ids}
     assert sum(got.values()) == 2          # only chunk 0, sent before the cancel
+    assert sum(sends.per_customer(plan_id).values()) == 2      # and asked of the channel once
     assert api.get(f"/v1/plans/{plan_id}").json["status"] == "cancelled"
     rows = api.get(f"/v1/plans/{plan_id}/deliveries?status=skipped&limit=200").json["items"]
     assert {r["reason"] for r in rows} == {"cancelled"} and len(rows) == 8
@@ -193,16 +232,18 @@ def test_schedule_firing_after_cancel_does_nothing(api, app):
     assert api.get(f"/v1/plans/{plan['plan_id']}").json["status"] == "cancelled"
 
 
-def test_duplicate_dispatch_of_a_dispatched_plan_changes_nothing(api, app):
+def test_duplicate_dispatch_of_a_dispatched_plan_changes_nothing(api, app, monkeypatch):
     from chalicelib.delivery import dispatch
 
     ids = seed_followers(api, 4)
+    sends = SendLog(monkeypatch)
     plan = create_plan(api)
     run_pipeline(app)
     assert dispatch.dispatch(api.seller_id, plan["plan_id"], datetime.now(UTC)) == "ignored"
     dispatch.enqueue(api.seller_id, plan["plan_id"])
     run_pipeline(app)
     assert all(len(api.get(f"/v1/customers/{c}/inbox").json["items"]) == 1 for c in ids)
+    assert sends.per_customer(plan["plan_id"]) == Counter({c: 1 for c in ids})
 
 
 def test_two_workers_racing_for_one_chunk_send_it_once(api, app, monkeypatch):
