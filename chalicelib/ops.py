@@ -43,10 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.stage:
             os.environ["CRM_STAGE"] = args.stage
         if args.endpoint:
-            os.environ["AWS_ENDPOINT_URL"] = args.endpoint
-            for key, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
-                               ("AWS_DEFAULT_REGION", "us-east-1")):
-                os.environ.setdefault(key, value)
+            from chalicelib.local.moto_env import point_at_moto
+
+            point_at_moto(args.endpoint)
         from chalicelib.settings import settings
 
         settings.cache_clear()
@@ -64,4 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # An operator's command serves nothing: like packaging, it needs the stage's names, not
+    # the deployed functions' secrets and ARNs (settings checks those only when serving).
+    os.environ.setdefault("CRM_PACKAGING", "1")
     sys.exit(main())

@@ -60,10 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.endpoint:
         parser.error("no endpoint: pass --endpoint http://127.0.0.1:<moto port> (printed by "
                      "`make run`) or set AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = args.endpoint
-    for key, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
-                       ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ.setdefault(key, value)
+    from chalicelib.local.moto_env import point_at_moto
+
+    point_at_moto(args.endpoint)
     from chalicelib.settings import settings
 
     settings.cache_clear()

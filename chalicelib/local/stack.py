@@ -6,7 +6,6 @@ so this module imports the application only inside ``start``.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -52,10 +51,9 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()
     moto_url = f"http://{host}:{moto_port}"
-    os.environ["AWS_ENDPOINT_URL"] = moto_url
-    for key, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
-                       ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ.setdefault(key, value)
+    from chalicelib.local.moto_env import point_at_moto
+
+    point_at_moto(moto_url)
 
     from chalicelib.settings import settings
 

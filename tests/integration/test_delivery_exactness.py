@@ -327,6 +327,7 @@ def test_redrive_moves_a_dlq_back_and_each_recipient_gets_one_message(
         while queues.depth("delivery-dlq") < before + 1:
             assert time.monotonic() < deadline, "the DLQ message never came back"
             time.sleep(0.2)
+    capsys.readouterr()                 # the pipeline's EMF metric lines went to stdout too
     assert ops.main(["redrive", "delivery"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["queue"] == "delivery" and report["moved"] == before + 1
