@@ -23,8 +23,8 @@ def seed(recipients: int, now: datetime) -> None:
     """Followers (built-in segment new_followers), written straight to the table."""
     from chalicelib.domain import aggregates
     from chalicelib.store import customers
-    from chalicelib.store.catalog import ProductItem
     from chalicelib.store.deliveries import batch_put
+    from chalicelib.store.products import ProductItem
 
     followed = aggregates.to_ms(now - timedelta(days=2))
     items = []

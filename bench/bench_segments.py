@@ -163,7 +163,7 @@ def local_stack() -> None:
     start()   # its own moto server (each bench runs in a process of its own)
     from chalicelib.domain import aggregates
     from chalicelib.domain.profile import from_record
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
     from chalicelib.settings import settings
     from chalicelib.store.base import shard_pks
     from chalicelib.store.customers import CustomerItem
@@ -177,12 +177,12 @@ def local_stack() -> None:
           f"({n / wrote:,.0f}/s, batch writes, 8 threads)")
     rule = {"all": [c for c in RULE["all"] if "tags" not in c]}   # this seller has no tags
     started = time.perf_counter()
-    ids = segments.matching_ids(seller, rule, now)
+    ids = audiences.matching_ids(seller, rule, now)
     total = time.perf_counter() - started
     shards = settings().customer_shards
     print(f"    matching_ids: {n:,} customers evaluated in {total:.1f} s = {n / total:,.0f} "
           f"customers/s, {shards} shards read in parallel threads; {len(ids):,} match")
-    keep = segments.compile_profiles(seller, rule, now)
+    keep = audiences.compile_profiles(seller, rule, now)
     t0 = time.perf_counter()
     items = list(CustomerItem.query(shard_pks(seller)[0], consistent_read=True,
                                     attributes_to_get=RULE_FIELDS))

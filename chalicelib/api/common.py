@@ -42,3 +42,17 @@ def if_match(request: object) -> int | None:
 
 def etag(version: int) -> dict[str, str]:
     return {"ETag": str(version)}
+
+
+def cursor_id(cursor: str | None, key: str = "a") -> str | None:
+    """The id a list cursor continues from."""
+    from chalicelib.api.routing import decode_cursor
+    from chalicelib.domain.errors import Invalid
+    from chalicelib.domain.ids import is_id
+
+    after = (decode_cursor(cursor) or {}).get(key)
+    if after is None:
+        return None
+    if not is_id(after):
+        raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
+    return after

@@ -7,8 +7,7 @@ from typing import Literal
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib.api.catalog import cursor_id
-from chalicelib.api.common import ListQuery, if_match, now
+from chalicelib.api.common import ListQuery, cursor_id, if_match, now
 from chalicelib.api.routing import Reply, encode_cursor, endpoint
 from chalicelib.domain.plans import Kind, PlanCreate, PlanPatch, SendTestBody
 

@@ -48,68 +48,68 @@ def _with_etag(segment: dict, status: int = 200) -> Reply:
 @endpoint(bp, "/v1/segments", "GET", query=ListQuery)
 def list_segments(p, query):
     """The 7 built-in segments, then the seller's custom segments."""
-    from chalicelib.services import segment_catalogue
+    from chalicelib.services import segments
 
     offset = (decode_cursor(query.cursor) or {}).get("o", 0)
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
-    items, more = segment_catalogue.list_all(p.seller_id, offset, query.limit)
+    items, more = segments.list_all(p.seller_id, offset, query.limit)
     return {"items": items, "next_cursor": encode_cursor({"o": more} if more else None)}
 
 
 @endpoint(bp, "/v1/segments", "POST", role="operator", body=SegmentCreate, status=201)
 def create_segment(p, body):
     """Create a custom segment from a rule (warnings advise, never refuse)."""
-    from chalicelib.services import segment_catalogue
+    from chalicelib.services import segments
 
-    return _with_etag(segment_catalogue.create(p.seller_id, body.name, body.rule, now(), p.user_id),
+    return _with_etag(segments.create(p.seller_id, body.name, body.rule, now(), p.user_id),
                       201)
 
 
 @endpoint(bp, "/v1/segments/preview", "POST", body=PreviewBody)
 def preview_segment(p, body):
     """Size now and a sample of members of a rule, without saving it."""
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
-    return segments.preview(p.seller_id, body.rule, now(), body.sample_size)
+    return audiences.preview(p.seller_id, body.rule, now(), body.sample_size)
 
 
 @endpoint(bp, "/v1/segments/{segment_id}", "GET")
 def get_segment(p, segment_id):
     """One segment (ETag = version)."""
-    from chalicelib.services import segment_catalogue
+    from chalicelib.services import segments
 
-    return _with_etag(segment_catalogue.get(p.seller_id, segment_id))
+    return _with_etag(segments.get(p.seller_id, segment_id))
 
 
 @endpoint(bp, "/v1/segments/{segment_id}", "PATCH", role="operator", body=SegmentPatch)
 def patch_segment(p, segment_id, body, request):
     """Change a custom segment's name and/or rule; If-Match: <version> or 412."""
-    from chalicelib.services import segment_catalogue
+    from chalicelib.services import segments
 
     changes = body.model_dump(exclude_unset=True)
     for field in ("name", "rule"):
         if field in changes and changes[field] is None:
             raise Invalid(f"{field} cannot be null", [{"path": field, "message": "cannot be null"}])
-    return _with_etag(segment_catalogue.update(p.seller_id, segment_id, changes, if_match(request),
+    return _with_etag(segments.update(p.seller_id, segment_id, changes, if_match(request),
                                                now()))
 
 
 @endpoint(bp, "/v1/segments/{segment_id}", "DELETE", role="operator", status=204)
 def delete_segment(p, segment_id, request):
     """Delete a custom segment (409 for built-ins and for segments another segment reuses)."""
-    from chalicelib.services import segment_catalogue
+    from chalicelib.services import segments
 
-    segment_catalogue.delete(p.seller_id, segment_id, if_match(request))
+    segments.delete(p.seller_id, segment_id, if_match(request))
     return Response(body="", status_code=204)
 
 
 @endpoint(bp, "/v1/segments/{segment_id}/members", "GET", query=Page)
 def segment_members(p, segment_id, query):
     """Members of a segment now, paginated; every member exactly once across pages."""
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
-    items, state = segments.members_page(p.seller_id, segment_id, query.limit,
+    items, state = audiences.members_page(p.seller_id, segment_id, query.limit,
                                          decode_cursor(query.cursor), now())
     return {"items": items, "next_cursor": encode_cursor(state)}
 
@@ -117,14 +117,14 @@ def segment_members(p, segment_id, query):
 @endpoint(bp, "/v1/segments/{segment_id}/insights", "GET")
 def segment_insights(p, segment_id):
     """Who the members are and what they bought in the last 365 days."""
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
-    return segments.insights(p.seller_id, segment_id, now())
+    return audiences.insights(p.seller_id, segment_id, now())
 
 
 @endpoint(bp, "/v1/segments/{segment_id}/explain/{customer_id}", "GET")
 def explain_membership(p, segment_id, customer_id):
     """Every condition of the segment's rule for one customer: held or not, and what it saw."""
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
-    return segments.explain(p.seller_id, segment_id, customer_id, now())
+    return audiences.explain(p.seller_id, segment_id, customer_id, now())

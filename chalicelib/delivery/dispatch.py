@@ -83,16 +83,16 @@ def dispatch(seller_id: str, plan_id: str, now: datetime) -> str:
 def audience_ids(seller_id: str, audience: dict, now: datetime) -> set[str]:
     """Union of the segments, minus the excluded segments (the tags filter narrows later,
     on the items read for eligibility)."""
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
     # A segment deleted after the plan was made contributes nobody (rather than failing the
     # whole dispatch over and over into the DLQ).
-    wanted = [s for s in audience.get("segment_ids") or [] if segments.segment_exists(seller_id, s)]
-    members = segments.segment_members(seller_id, wanted, now)
+    wanted = [s for s in audience.get("segment_ids") or [] if audiences.segment_exists(seller_id, s)]
+    members = audiences.segment_members(seller_id, wanted, now)
     excluded = [s for s in audience.get("exclude_segment_ids") or []
-                if segments.segment_exists(seller_id, s)]
+                if audiences.segment_exists(seller_id, s)]
     if excluded and members:
-        members -= segments.segment_members(seller_id, excluded, now)
+        members -= audiences.segment_members(seller_id, excluded, now)
     return members
 
 
@@ -106,7 +106,7 @@ def recent_sends(seller_id: str, plan_id: str, now_ms: int, per_days: int) -> Co
 
 def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
     """Write the plan's snapshot (skip rows, chunks, figures); returns the chunk count."""
-    from chalicelib.services import segments, shop_settings
+    from chalicelib.services import audiences, shop_settings
     from chalicelib.store import customers
 
     seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
@@ -114,7 +114,7 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
     ids = audience_ids(seller_id, audience, now)
     items = customers.batch_get(seller_id, sorted(ids)) if ids else {}
     if audience.get("tags"):
-        keep = segments.compile_rule(seller_id, {"tags": audience["tags"]}, now)
+        keep = audiences.compile_rule(seller_id, {"tags": audience["tags"]}, now)
         items = {cid: item for cid, item in items.items() if keep(item)}
     shop = shop_settings.get(seller_id)
     marketing = plan.kind in rules.MARKETING_KINDS

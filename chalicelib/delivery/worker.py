@@ -180,15 +180,16 @@ def _context(plan: plans.PlanItem) -> dict[str, Any]:
     """What every recipient's message shares: texts, shop, products, voucher."""
     from chalicelib.domain.templates import resolve_content
     from chalicelib.services import shop_settings
-    from chalicelib.store import catalog
+    from chalicelib.store import products as product_store
+    from chalicelib.store import vouchers as voucher_store
 
     seller_id = plan.seller_id
     shop = shop_settings.get(seller_id)
-    products = catalog.get_products(seller_id, list(plan.product_ids or [])[:1])
+    products = product_store.get_products(seller_id, list(plan.product_ids or [])[:1])
     first = products.get(plan.product_ids[0]) if plan.product_ids else None
     voucher = None
     if plan.voucher and plan.voucher.get("voucher_id"):
-        voucher = catalog.get_voucher(seller_id, plan.voucher["voucher_id"])
+        voucher = voucher_store.get_voucher(seller_id, plan.voucher["voucher_id"])
     return {"texts": resolve_content(plan.content or {}), "shop": shop,
             "product": first.name if first else "", "voucher": voucher}
 

@@ -110,9 +110,9 @@ def load(now: datetime | None = None) -> dict[str, int]:
     from chalicelib.store import customers as repo
 
     now = now or datetime.now(UTC)
-    from chalicelib.local import demo_catalog
+    from chalicelib.local import demo_shop_items
 
-    demo_catalog.load(SELLER, now)   # products, voucher, settings first: demo plans use them
+    demo_shop_items.load(SELLER, now)   # products, voucher, settings first: demo plans use them
     created, pending, totals = 0, [], {"accepted": 0, "duplicates": 0}
     existing = repo.batch_get(SELLER, [f"demo-c{i:04d}" for i in range(1, CUSTOMERS + 1)])
     for index in range(1, CUSTOMERS + 1):
@@ -125,9 +125,9 @@ def load(now: datetime | None = None) -> dict[str, int]:
         result = events.ingest(SELLER, pending[start:start + 500], now)
         totals["accepted"] += result["accepted"]
         totals["duplicates"] += result["duplicates"]
-    from chalicelib.services import segment_catalogue
+    from chalicelib.services import segments
 
-    segment_catalogue.ensure(SELLER, "seg_demo_thai_winback", "Thai buyers to win back", {
+    segments.ensure(SELLER, "seg_demo_thai_winback", "Thai buyers to win back", {
         "all": [{"attr": "language", "op": "eq", "value": "th"},
                 {"attr": "order_count", "op": "gte", "value": 1},
                 {"event": "order", "within_days": 60, "count": {"lte": 0}}]}, now)

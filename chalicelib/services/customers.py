@@ -90,9 +90,9 @@ def list_page(seller_id: str, limit: int, cursor: dict | None, now: datetime,
               ) -> tuple[list[dict], dict | None]:
     """A page of customers, optionally filtered; the cursor is the last customer examined,
     so every match appears exactly once across pages."""
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
-    keep = segments.customer_filter(seller_id, segment_id, tag, now)
+    keep = audiences.customer_filter(seller_id, segment_id, tag, now)
     shard, after = _resume_point(cursor)
     found: list[repo.CustomerItem] = []
     while True:

@@ -19,17 +19,17 @@ def _has_locale(text: dict[str, str], locale: str) -> bool:
 
 
 def _audience_problems(seller_id: str, audience: dict[str, Any]) -> list[dict]:
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
     problems = []
     for field in ("segment_ids", "exclude_segment_ids"):
         for index, segment_id in enumerate(audience.get(field) or []):
-            if not segments.segment_exists(seller_id, segment_id):
+            if not audiences.segment_exists(seller_id, segment_id):
                 problems.append({"path": f"audience.{field}[{index}]",
                                  "message": f"segment '{segment_id}' does not exist"})
     if audience.get("tags") is not None:
         try:
-            segments.validate_rule(seller_id, {"tags": audience["tags"]}, path="audience")
+            audiences.validate_rule(seller_id, {"tags": audience["tags"]}, path="audience")
         except Invalid as exc:
             problems.extend(exc.details or [{"path": "audience.tags", "message": exc.message}])
     return problems
@@ -49,18 +49,18 @@ def _content_problems(content: dict[str, Any], default_locale: str) -> list[dict
 
 def _voucher_problems(seller_id: str, plan: dict[str, Any], send_time: datetime,
                       sending: bool) -> list[dict]:
-    from chalicelib.services import catalog as catalog_service
-    from chalicelib.store import catalog
+    from chalicelib.services import vouchers as voucher_service
+    from chalicelib.store import vouchers as voucher_store
 
     choice = plan.get("voucher")
     if not choice or choice.get("mode") != "chosen":
         return []
-    found = catalog.get_voucher(seller_id, choice["voucher_id"])
+    found = voucher_store.get_voucher(seller_id, choice["voucher_id"])
     if found is None:
         return [{"path": "voucher.voucher_id",
                  "message": f"voucher '{choice['voucher_id']}' does not exist"}]
     segment_ids = (plan.get("audience") or {}).get("segment_ids") or []
-    facts = catalog_service.voucher_facts(found)
+    facts = voucher_service.voucher_facts(found)
     # A draft already holds the audience a targeted voucher must match (API.md: else 400);
     # validity and quantity are judged at the send time.
     found_problems = (vouchers.misfits(facts, segment_ids, to_ms(send_time)) if sending
@@ -69,11 +69,11 @@ def _voucher_problems(seller_id: str, plan: dict[str, Any], send_time: datetime,
 
 
 def _product_problems(seller_id: str, product_ids: list[str]) -> list[dict]:
-    from chalicelib.store import catalog
+    from chalicelib.store import products as product_store
 
     if not product_ids:
         return []
-    found = catalog.get_products(seller_id, product_ids)
+    found = product_store.get_products(seller_id, product_ids)
     return [{"path": f"product_ids[{index}]", "message": f"product '{pid}' does not exist"}
             for index, pid in enumerate(product_ids) if pid not in found]
 

@@ -22,7 +22,7 @@ EVENTS_PER_MESSAGE = 50
 SUBSCRIBERS: list[str] = [
     "chalicelib.services.tag_rules:on_events",
     "chalicelib.delivery.engagement:on_events",
-    "chalicelib.services.catalog:on_events",
+    "chalicelib.services.vouchers:on_events",
 ]
 
 

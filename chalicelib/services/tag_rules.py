@@ -27,11 +27,11 @@ logger = get_logger("tag_rules")
 
 
 def view(rule: store.TagRuleItem, names: dict[str, str]) -> dict:
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
     condition = rule.condition
     if condition is not None:
-        condition = segments.display_form(condition, names)
+        condition = audiences.display_form(condition, names)
     return {"rule_id": rule.rule_id, "name": rule.name, "trigger": rule.trigger,
             "condition": condition,
             "add": [names[t] for t in rule.add if t in names],
@@ -43,18 +43,18 @@ def create(seller_id: str, body: domain.TagRuleCreate, actor: str, now: datetime
            rule_id: str | None = None) -> dict:
     """POST /v1/tag-rules: tag names and the condition are checked now (400 naming them).
     ``rule_id`` is for fixed ids (the demo shop); the API always makes a new one."""
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
     add, remove, names = tag_service.resolve(seller_id, body.add, body.remove)
     condition = body.condition
     if condition is not None:
         # The segment form's "use at least 3 conditions" advice does not apply to a rule's
         # condition, so its warnings are not passed on.
-        catalogue = segments.Catalogue(seller_id)
-        condition, _ = segments.validate_rule(seller_id, condition, path="condition",
+        catalogue = audiences.Catalogue(seller_id)
+        condition, _ = audiences.validate_rule(seller_id, condition, path="condition",
                                               catalogue=catalogue)
         # Stored with tag ids, like saved segments, so renaming a tag keeps the rule working.
-        condition = segments.stored_form(condition, catalogue)
+        condition = audiences.stored_form(condition, catalogue)
     trigger = body.trigger.model_dump()
     rule = store.TagRuleItem(seller_id=seller_id, rule_id=rule_id or f"rule_{uuid.uuid4().hex[:12]}",
                              name=body.name, trigger=trigger,
@@ -96,7 +96,7 @@ def _compiled(seller_id: str, rules: list[store.TagRuleItem], now: datetime
               ) -> dict[str, Callable[[repo.CustomerItem], bool]]:
     """rule_id -> condition predicate. A rule whose condition no longer compiles (a segment or
     tag it names was deleted) is left out and logged, so it cannot block the queue."""
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
     out: dict[str, Callable[[repo.CustomerItem], bool]] = {}
     for rule in rules:
@@ -104,7 +104,7 @@ def _compiled(seller_id: str, rules: list[store.TagRuleItem], now: datetime
             out[rule.rule_id] = lambda _item: True
             continue
         try:
-            out[rule.rule_id] = segments.compile_rule(seller_id, rule.condition, now)
+            out[rule.rule_id] = audiences.compile_rule(seller_id, rule.condition, now)
         except DomainError as exc:
             log(logger, "tag rule condition no longer valid; skipped", seller_id=seller_id,
                 rule_id=rule.rule_id, error=exc.message)

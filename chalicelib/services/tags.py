@@ -240,11 +240,11 @@ def change_customer(seller_id: str, customer_id: str, body: domain.TagChange, ac
 
 def bulk(seller_id: str, body: domain.BulkChange, actor: str, now: datetime) -> dict:
     """POST /v1/tags/bulk: {matched, updated} (updated: customers whose tags changed)."""
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
     add, remove, names = resolve(seller_id, body.add, body.remove)
-    rule, _ = segments.validate_rule(seller_id, body.filter, path="filter")
-    matches = segments.compile_rule(seller_id, rule, now)
+    rule, _ = audiences.validate_rule(seller_id, body.filter, path="filter")
+    matches = audiences.compile_rule(seller_id, rule, now)
     now_ms = aggregates.to_ms(now)
     matched = [c for c in repo.scan_seller(seller_id) if matches(c)]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from chalicelib.store.catalog import ProductItem, VoucherClaimItem, VoucherItem
 from chalicelib.store.customers import CustomerItem
 from chalicelib.store.deliveries import ChunkItem, DeliveryRow, EarlyFact
 from chalicelib.store.events import EventSeen, ShopEvent
@@ -11,10 +10,12 @@ from chalicelib.store.inbox import InboxItem
 from chalicelib.store.plan_history import PlanHistoryItem
 from chalicelib.store.plan_stats import PlanStatsItem
 from chalicelib.store.plans import PlanItem
+from chalicelib.store.products import ProductItem
 from chalicelib.store.segments import SegmentItem
 from chalicelib.store.shop_settings import SettingsItem
 from chalicelib.store.tag_rules import DailyRunItem, RuleIndexItem, TagRuleItem
 from chalicelib.store.tags import TagAuditItem, TagItem, TagNameClaim, TagUsage
+from chalicelib.store.vouchers import VoucherClaimItem, VoucherItem
 
 TABLES = [
     SegmentItem,

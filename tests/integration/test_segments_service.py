@@ -18,13 +18,13 @@ def now() -> datetime:
 
 
 def test_validate_rule_normalises_warns_and_names_paths_under_the_prefix(api):
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
-    rule, warnings = segments.validate_rule(api.seller_id, {"attr": "total_paid", "op": "gte",
+    rule, warnings = audiences.validate_rule(api.seller_id, {"attr": "total_paid", "op": "gte",
                                                             "value": 10})
     assert rule == {"attr": "total_paid", "op": "gte", "value": "10"} and len(warnings) == 1
     with pytest.raises(Invalid) as bad:
-        segments.validate_rule(api.seller_id, {"all": [ADULT, {"segment": "nope"},
+        audiences.validate_rule(api.seller_id, {"all": [ADULT, {"segment": "nope"},
                                                        {"tags": {"any": ["zz"]}}]}, path="filter")
     assert [d["path"] for d in bad.value.details] == ["filter.all[1].segment",
                                                        "filter.all[2].tags.any[0]"]
@@ -32,7 +32,7 @@ def test_validate_rule_normalises_warns_and_names_paths_under_the_prefix(api):
 
 
 def test_compile_rule_and_matching_ids_read_every_shard(api):
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
     from chalicelib.store import customers as repo
     from chalicelib.store.base import shard_of
 
@@ -40,31 +40,31 @@ def test_compile_rule_and_matching_ids_read_every_shard(api):
     add_customers(api, {cid: {"age": i % 40} for i, cid in enumerate(ids)})
     assert len({shard_of(c) for c in ids}) > 1
     wanted = sorted(cid for i, cid in enumerate(ids) if i % 40 >= 18)
-    assert sorted(segments.matching_ids(api.seller_id, ADULT, now())) == wanted
-    keep = segments.compile_rule(api.seller_id, ADULT, now())
+    assert sorted(audiences.matching_ids(api.seller_id, ADULT, now())) == wanted
+    keep = audiences.compile_rule(api.seller_id, ADULT, now())
     assert keep(repo.get(api.seller_id, "x020")) and not keep(repo.get(api.seller_id, "x010"))
     with pytest.raises(Invalid):
-        segments.compile_rule(api.seller_id, {"attr": "age"}, now())
+        audiences.compile_rule(api.seller_id, {"attr": "age"}, now())
 
 
 def test_segment_members_is_the_union_without_duplicates(api):
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
     add_customers(api, {"a": {"age": 20}, "b": {"age": 70}, "c": {}},
                   [{"event_id": "fa", "type": "followed", "customer_id": "a", "occurred_at": at(1)},
                    {"event_id": "fc", "type": "followed", "customer_id": "c", "occurred_at": at(1)}])
     old = create(api, {"attr": "age", "op": "gte", "value": 60})["segment_id"]
     young = create(api, {"attr": "age", "op": "lte", "value": 30})["segment_id"]
-    assert segments.segment_members(api.seller_id, ["new_followers", young, old], now()) == \
+    assert audiences.segment_members(api.seller_id, ["new_followers", young, old], now()) == \
         {"a", "b", "c"}
-    assert segments.segment_members(api.seller_id, [young, young], now()) == {"a"}
-    assert segments.segment_members(api.seller_id, [], now()) == set()
+    assert audiences.segment_members(api.seller_id, [young, young], now()) == {"a"}
+    assert audiences.segment_members(api.seller_id, [], now()) == set()
     with pytest.raises(NotFound):
-        segments.segment_members(api.seller_id, ["loyal", "ghost"], now())
-    assert segments.segment_exists(api.seller_id, young)
-    assert segments.segment_exists(api.seller_id, "lapsed")
-    assert not segments.segment_exists(api.seller_id, "ghost")
-    assert not segments.segment_exists("another-seller", young)
+        audiences.segment_members(api.seller_id, ["loyal", "ghost"], now())
+    assert audiences.segment_exists(api.seller_id, young)
+    assert audiences.segment_exists(api.seller_id, "lapsed")
+    assert not audiences.segment_exists(api.seller_id, "ghost")
+    assert not audiences.segment_exists("another-seller", young)
 
 
 def test_customers_can_be_listed_by_tag_name(api):
@@ -146,11 +146,11 @@ def test_request_now_is_not_frozen(api):
 
 
 def test_ensure_creates_a_fixed_segment_once(api):
-    from chalicelib.services import segment_catalogue
+    from chalicelib.services import segments
 
     rule = {"all": [ADULT, {"segment": "loyal"}, {"attr": "gender", "op": "eq", "value": "male"}]}
-    assert segment_catalogue.ensure(api.seller_id, "seg_fixed", "Fixed", rule, now()) is True
-    assert segment_catalogue.ensure(api.seller_id, "seg_fixed", "Other", ADULT, now()) is False
+    assert segments.ensure(api.seller_id, "seg_fixed", "Fixed", rule, now()) is True
+    assert segments.ensure(api.seller_id, "seg_fixed", "Other", ADULT, now()) is False
     got = api.get("/v1/segments/seg_fixed").json
     assert (got["name"], got["rule"], got["version"]) == ("Fixed", rule, 1)
 

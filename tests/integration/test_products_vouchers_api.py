@@ -124,20 +124,20 @@ def test_vouchers_list_newest_first_across_pages(api):
     assert api.as_seller("x-" + api.seller_id).get(f"/v1/vouchers/{made[0]}").status_code == 404
 
 
-def test_demo_catalogue_loads_once_and_changes_nothing_the_second_time(api):
-    from chalicelib.local import demo_catalog
+def test_demo_shop_items_load_once_and_changes_nothing_the_second_time(api):
+    from chalicelib.local import demo_shop_items
 
-    first = demo_catalog.load(api.seller_id, datetime.now(UTC))
+    first = demo_shop_items.load(api.seller_id, datetime.now(UTC))
     assert first == {"products_created": 20, "vouchers_created": 1, "settings_written": 1}
     before = api.get("/v1/products?limit=50").json["items"]
-    again = demo_catalog.load(api.seller_id, datetime.now(UTC) + timedelta(hours=1))
+    again = demo_shop_items.load(api.seller_id, datetime.now(UTC) + timedelta(hours=1))
     assert again == {"products_created": 0, "vouchers_created": 0, "settings_written": 0}
     assert api.get("/v1/products?limit=50").json["items"] == before
     assert [p["product_id"] for p in before] == [f"demo-p{i:02d}" for i in range(1, 21)]
     settings = api.get("/v1/settings").json
     assert (settings["shop_name"], settings["timezone"], settings["default_locale"]) == \
         ("Demo Shop", "Asia/Bangkok", "th")
-    assert api.get(f"/v1/vouchers/{demo_catalog.VOUCHER_ID}").json["code"] == "DEMO10"
+    assert api.get(f"/v1/vouchers/{demo_shop_items.VOUCHER_ID}").json["code"] == "DEMO10"
 
 
 def test_voucher_claims_count_once_per_customer_and_use_up_the_quantity(api, app):
@@ -171,6 +171,6 @@ def test_voucher_claims_count_once_per_customer_and_use_up_the_quantity(api, app
 
 
 def test_claims_of_an_unknown_voucher_are_ignored(api):
-    from chalicelib.store import catalog
+    from chalicelib.store import vouchers as voucher_store
 
-    assert catalog.record_claim(api.seller_id, "vch_nope", "c1", 0) is False
+    assert voucher_store.record_claim(api.seller_id, "vch_nope", "c1", 0) is False

@@ -25,24 +25,25 @@ def load(seller_id: str, now: datetime) -> dict[str, int]:
     from chalicelib.domain.aggregates import to_ms
     from chalicelib.domain.shop_settings import SettingsPut
     from chalicelib.domain.vouchers import ProductPut
-    from chalicelib.services import catalog as catalog_service
+    from chalicelib.services import products as product_service
     from chalicelib.services import shop_settings
-    from chalicelib.store import catalog
+    from chalicelib.store import products as product_store
     from chalicelib.store import shop_settings as settings_store
+    from chalicelib.store import vouchers as voucher_store
 
     ids = [f"demo-p{i:02d}" for i in range(1, len(PRODUCTS) + 1)]
-    have = catalog.get_products(seller_id, ids)
+    have = product_store.get_products(seller_id, ids)
     products = 0
     for product_id, (name, price) in zip(ids, PRODUCTS, strict=True):
         if product_id not in have:
-            catalog_service.put_product(seller_id, product_id, ProductPut(
+            product_service.put_product(seller_id, product_id, ProductPut(
                 name=name, price=price, currency="THB", stock=100), now)
             products += 1
-    voucher = catalog.VoucherItem(
+    voucher = voucher_store.VoucherItem(
         seller_id=seller_id, voucher_id=VOUCHER_ID, name="Welcome 10% off", kind="regular",
         discount={"type": "percent", "value": "10"}, currency="THB", min_spend="200.00",
         claimed=0, code="DEMO10", created_at=to_ms(now), created_by="demo")
-    vouchers = int(catalog.create_voucher(voucher))
+    vouchers = int(voucher_store.create_voucher(voucher))
     written = 0
     if settings_store.get(seller_id) is None:
         shop_settings.put(seller_id, SettingsPut(**SETTINGS), None, "demo", now)

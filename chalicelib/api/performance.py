@@ -1,4 +1,4 @@
-"""Routes: plan performance and deliveries, and the local chat inbox of a customer."""
+"""Routes: a plan's performance and its delivery rows."""
 
 from __future__ import annotations
 
@@ -33,12 +33,3 @@ def plan_deliveries(p, plan_id, query):
                                                decode_cursor(query.cursor))
     return {"items": items, "next_cursor": encode_cursor(state)}
 
-
-@endpoint(bp, "/v1/customers/{customer_id}/inbox", "GET", query=ListQuery)
-def customer_inbox(p, customer_id, query):
-    """Messages the local chat channel delivered to a customer, newest first."""
-    from chalicelib.services import performance
-
-    items, state = performance.inbox_page(p.seller_id, customer_id, query.limit,
-                                          decode_cursor(query.cursor))
-    return {"items": items, "next_cursor": encode_cursor(state)}

@@ -1,4 +1,4 @@
-"""Products and vouchers tables (per seller), the catalogue plans attach to messages."""
+"""Vouchers and voucher claims (per seller); a claim counts once per customer."""
 
 from __future__ import annotations
 
@@ -13,21 +13,6 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
-from chalicelib.store.versioning import VersionConflict
-
-
-class ProductItem(BaseModel):
-    Meta = meta("products")
-    seller_id = UnicodeAttribute(hash_key=True)
-    product_id = UnicodeAttribute(range_key=True)
-    name = UnicodeAttribute()
-    price = UnicodeAttribute()                 # decimal string, e.g. "129.90"
-    currency = UnicodeAttribute()
-    image_url = UnicodeAttribute(null=True)
-    stock = NumberAttribute(null=True)
-    created_at = NumberAttribute(default=0)
-    updated_at = NumberAttribute(default=0)
-    version = VersionAttribute()
 
 
 class VoucherItem(BaseModel):
@@ -56,39 +41,6 @@ class VoucherClaimItem(BaseModel):
     voucher_key = UnicodeAttribute(hash_key=True)    # seller#voucher
     customer_id = UnicodeAttribute(range_key=True)
     claimed_at = NumberAttribute()
-
-
-def get_product(seller_id: str, product_id: str) -> ProductItem | None:
-    try:
-        return ProductItem.get(seller_id, product_id, consistent_read=True)
-    except ProductItem.DoesNotExist:
-        return None
-
-
-def get_products(seller_id: str, ids: list[str]) -> dict[str, ProductItem]:
-    """product_id -> product for those of ``ids`` that exist (one BatchGetItem per 100)."""
-    keys = [(seller_id, pid) for pid in dict.fromkeys(ids)]
-    if not keys:
-        return {}
-    return {p.product_id: p for p in ProductItem.batch_get(keys, consistent_read=True)}
-
-
-def save_product(item: ProductItem) -> None:
-    try:
-        item.save()
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            raise VersionConflict(item.product_id) from exc
-        raise
-
-
-def products_page(seller_id: str, limit: int, after: str | None) -> tuple[list[ProductItem], str | None]:
-    cond = ProductItem.product_id > after if after else None
-    items = list(ProductItem.query(seller_id, range_key_condition=cond, limit=limit + 1,
-                                   consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1].product_id if more else None)
 
 
 def get_voucher(seller_id: str, voucher_id: str) -> VoucherItem | None:
@@ -149,3 +101,4 @@ def _connection() -> Connection:
         _conn = Connection(region=cfg.region, host=cfg.host,
                            max_retry_attempts=cfg.max_retry_attempts)
     return _conn
+

@@ -1,4 +1,4 @@
-"""Products and vouchers: create/replace, read, list."""
+"""Vouchers: create, read, list, shop codes, and claims counted from events."""
 
 from __future__ import annotations
 
@@ -8,50 +8,9 @@ from datetime import datetime
 from chalicelib.domain import aggregates, vouchers
 from chalicelib.domain.customers import iso
 from chalicelib.domain.errors import Invalid, NotFound
-from chalicelib.domain.vouchers import ProductPut, VoucherCreate
-from chalicelib.store import catalog as repo
+from chalicelib.domain.vouchers import VoucherCreate
 from chalicelib.store import secrets as secrets_store
-from chalicelib.store.versioning import retry_on_conflict
-
-
-def product_view(item: repo.ProductItem) -> dict:
-    return {"product_id": item.product_id, "name": item.name, "price": item.price,
-            "currency": item.currency, "image_url": item.image_url,
-            "stock": int(item.stock) if item.stock is not None else None,
-            "version": item.version, "created_at": iso(item.created_at),
-            "updated_at": iso(item.updated_at)}
-
-
-def put_product(seller_id: str, product_id: str, body: ProductPut, now: datetime
-                ) -> tuple[dict, bool]:
-    """Create or replace a product; returns (product, created)."""
-    now_ms = aggregates.to_ms(now)
-
-    def attempt(_: int) -> tuple[repo.ProductItem, bool]:
-        # A concurrent PUT: ours is applied on top of it (PUT replaces anyway).
-        item = repo.get_product(seller_id, product_id)
-        created = item is None
-        if item is None:
-            item = repo.ProductItem(seller_id=seller_id, product_id=product_id, created_at=now_ms)
-        item.name, item.price, item.currency = body.name, str(body.price), body.currency
-        item.image_url, item.stock, item.updated_at = body.image_url, body.stock, now_ms
-        repo.save_product(item)
-        return item, created
-
-    item, created = retry_on_conflict(attempt, what=f"product '{product_id}'")
-    return product_view(item), created
-
-
-def get_product(seller_id: str, product_id: str) -> dict:
-    item = repo.get_product(seller_id, product_id) if len(product_id) <= 128 else None
-    if item is None:
-        raise NotFound(f"product '{product_id}' not found")
-    return product_view(item)
-
-
-def list_products(seller_id: str, limit: int, after: str | None) -> tuple[list[dict], str | None]:
-    items, nxt = repo.products_page(seller_id, limit, after)
-    return [product_view(i) for i in items], nxt
+from chalicelib.store import vouchers as repo
 
 
 def voucher_view(item: repo.VoucherItem) -> dict:
@@ -81,13 +40,13 @@ def shop_code(voucher_id: str) -> str:
 
 
 def create_voucher(seller_id: str, body: VoucherCreate, actor: str, now: datetime) -> dict:
-    from chalicelib.services import segments
+    from chalicelib.services import audiences
 
     now_ms = aggregates.to_ms(now)
     if body.valid_until is not None and body.valid_until <= now:
         raise Invalid("voucher would already be expired",
                       [{"path": "valid_until", "message": "must be in the future"}])
-    if body.kind == "targeted" and not segments.segment_exists(seller_id, body.segment_id):
+    if body.kind == "targeted" and not audiences.segment_exists(seller_id, body.segment_id):
         raise Invalid(f"segment '{body.segment_id}' does not exist",
                       [{"path": "segment_id", "message": "no such segment"}])
     voucher_id = new_id("vch", now_ms)
@@ -125,3 +84,4 @@ def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
         at = datetime.fromisoformat(event["occurred_at"]) if event.get("occurred_at") else now
         repo.record_claim(seller_id, event["voucher_id"], event["customer_id"],
                           aggregates.to_ms(at))
+

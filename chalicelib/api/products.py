@@ -1,0 +1,39 @@
+"""Routes: products."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.common import ListQuery, cursor_id, now
+from chalicelib.api.routing import Reply, encode_cursor, endpoint
+from chalicelib.domain.vouchers import ProductPut
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/v1/products/{product_id}", "PUT", role="operator", body=ProductPut)
+def put_product(p, product_id, body):
+    """Create (201) or replace (200) a product."""
+    from chalicelib.services import products
+
+    product, created = products.put_product(p.seller_id, product_id, body, now())
+    return Reply(product, 201 if created else 200, {"ETag": str(product["version"])})
+
+
+@endpoint(bp, "/v1/products/{product_id}", "GET")
+def get_product(p, product_id):
+    """One product."""
+    from chalicelib.services import products
+
+    product = products.get_product(p.seller_id, product_id)
+    return Reply(product, 200, {"ETag": str(product["version"])})
+
+
+@endpoint(bp, "/v1/products", "GET", query=ListQuery)
+def list_products(p, query):
+    """Products by id, paginated."""
+    from chalicelib.services import products
+
+    items, nxt = products.list_products(p.seller_id, query.limit, cursor_id(query.cursor))
+    return {"items": items, "next_cursor": encode_cursor({"a": nxt} if nxt else None)}
+

@@ -1,0 +1,30 @@
+"""Routes: the shop's settings (/v1/settings)."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.common import if_match, now
+from chalicelib.api.routing import Reply, endpoint
+from chalicelib.domain.shop_settings import SettingsPut
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/v1/settings", "GET")
+def get_settings(p):
+    """The shop's settings (defaults until set)."""
+    from chalicelib.services import shop_settings
+
+    current = shop_settings.get(p.seller_id)
+    return Reply(current, 200, {"ETag": str(current.version)})
+
+
+@endpoint(bp, "/v1/settings", "PUT", role="admin", body=SettingsPut)
+def put_settings(p, body, request):
+    """Replace the shop's settings; fields left out take their defaults."""
+    from chalicelib.services import shop_settings
+
+    current = shop_settings.put(p.seller_id, body, if_match(request), p.user_id, now())
+    return Reply(current, 200, {"ETag": str(current.version)})
+

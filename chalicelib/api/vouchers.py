@@ -1,0 +1,38 @@
+"""Routes: vouchers."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.common import ListQuery, cursor_id, now
+from chalicelib.api.routing import Reply, encode_cursor, endpoint
+from chalicelib.domain.vouchers import VoucherCreate
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/v1/vouchers", "POST", role="operator", body=VoucherCreate, status=201)
+def create_voucher(p, body):
+    """Create a regular, targeted or private voucher."""
+    from chalicelib.services import vouchers
+
+    voucher = vouchers.create_voucher(p.seller_id, body, p.user_id, now())
+    return Reply(voucher, 201, {"ETag": str(voucher["version"])})
+
+
+@endpoint(bp, "/v1/vouchers/{voucher_id}", "GET")
+def get_voucher(p, voucher_id):
+    """One voucher."""
+    from chalicelib.services import vouchers
+
+    return vouchers.get_voucher(p.seller_id, voucher_id)
+
+
+@endpoint(bp, "/v1/vouchers", "GET", query=ListQuery)
+def list_vouchers(p, query):
+    """Vouchers, newest first, paginated."""
+    from chalicelib.services import vouchers
+
+    items, nxt = vouchers.list_vouchers(p.seller_id, query.limit, cursor_id(query.cursor))
+    return {"items": items, "next_cursor": encode_cursor({"a": nxt} if nxt else None)}
+
