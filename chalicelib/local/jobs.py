@@ -39,7 +39,7 @@ def daily_tag_rules(seller: str | None, wait_seconds: float) -> dict:
     return results
 
 
-def sweep_stuck_plans(seller: str | None) -> dict:
+def sweep_stuck_plans(seller: str | None, _wait_seconds: float = 0) -> dict:
     from chalicelib.delivery import sweeper
 
     return sweeper.sweep(datetime.now(UTC), seller_id=seller)

@@ -81,3 +81,25 @@ def test_demo_shop_has_a_sent_plan_with_performance(demo):
     assert perf, demo.call("GET", "/v1/plans/demo-plan-thanks/performance").json()
     assert perf["delivered"] > 0 and perf["clicked"] > 0 and perf["gmv"] != "0.00"
     assert perf["recipients"] == perf["delivered"] + perf["failed"] + sum(perf["skipped"].values())
+
+
+def test_the_stuck_plan_sweep_runs_on_demand_from_the_command_line(stack):
+    """`python -m chalicelib.local.jobs sweep-stuck-plans` (docs/operations.md) sweeps the
+    running stack and reports what it found, by outcome."""
+    import json
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ROOT
+
+    moto_url = re.search(r"moto server\s+(\S+)", stack["banner"]).group(1)
+    env = {**os.environ, "CRM_STAGE": "local"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    done = subprocess.run([sys.executable, "-m", "chalicelib.local.jobs", "sweep-stuck-plans",
+                           "--endpoint", moto_url], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(report) >= {"resumed", "in_flight"}

@@ -92,7 +92,10 @@ class Api:
 def client(app):
     from chalice.test import Client
 
-    with Client(app) as c:
+    # Chalice's test client swaps os.environ for a copy with the stage's variables around each
+    # call, which threads making concurrent calls can leave behind: name a stage without any
+    # (the default, "dev", would leak CRM_STAGE=dev into the rest of the session).
+    with Client(app, stage_name="test") as c:
         yield c
 
 

@@ -24,7 +24,7 @@ def test_a_live_daily_run_is_never_taken_over_and_a_crashed_one_is(stage):
     from chalicelib.store.queues import spec
 
     timeout = function_timeout(stage, "on_daily")
-    lease = Settings().daily_run_lease_seconds
+    lease = Settings(stage="test").daily_run_lease_seconds   # the deployed default
     visibility = spec("daily").visibility_timeout
     assert lease > timeout                 # the holder is still inside its invocation
     assert visibility >= 6 * timeout       # AWS's advice for SQS-triggered functions
