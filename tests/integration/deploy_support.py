@@ -1,6 +1,6 @@
-"""Deploying the packaged template the way the README does, with moto in place of AWS.
+"""Deploying the packaged template the way docs/deploy.md does, with moto in place of AWS.
 
-The README deploys with ``aws cloudformation package`` (upload the zips, point CodeUri at
+docs/deploy.md deploys with ``aws cloudformation package`` (upload the zips, point CodeUri at
 them) and ``aws cloudformation deploy`` (CloudFormation runs the AWS::Serverless transform,
 then creates the stack). Here: the zips go to moto's S3, the transform is AWS's own SAM
 translator (the library behind that transform), and the stack is created on moto's
