@@ -177,6 +177,18 @@ def test_language_compares_the_stored_tag_exactly_case_and_all(shop, op, value, 
         assert body["member"] is body["conditions"][0]["held"] is (cid in members)
 
 
+@pytest.mark.parametrize("days_ago, status", [(0, 200), (3650, 200), (-1, 400), (3651, 400)])
+def test_days_ago_is_0_to_3650(api, days_ago, status):
+    rule = {"all": [ADULT, {"not": {"attr": "first_order_at", "op": "gte",
+                                    "value": {"days_ago": days_ago}}}]}
+    r = api.post("/v1/segments/preview", {"rule": rule})
+    assert r.status_code == status, r.json
+    if status == 400:
+        assert r.json["error"]["code"] == "validation_error"
+        assert [d["path"] for d in r.json["error"]["details"]] == ["rule.all[1].not.value"]
+        assert "3650" in r.json["error"]["details"][0]["message"]
+
+
 def test_members_pages_list_every_member_exactly_once(api):
     add_customers(api, {f"m{i:02d}": {"age": 20 + i % 3} for i in range(23)})
     sid = create(api, {"attr": "age", "op": "in", "value": [20, 21]})["segment_id"]
