@@ -16,8 +16,8 @@ _ZERO = Decimal("0")
 class Profile:
     """Slots, not a dict or a dataclass: attribute reads are the engine's hot path."""
 
-    __slots__ = ("customer_id", "age", "gender", "region", "region_key", "language", "lang_key",
-                 "lang_primary", "tags", "follows", "followed_ms", "order_count", "total_paid",
+    __slots__ = ("customer_id", "age", "gender", "region", "region_key", "language", "tags",
+                 "follows", "followed_ms", "order_count", "total_paid",
                  "avg_order_value", "first_order_ms", "last_order_ms", "order_times",
                  "order_amounts", "paid_times", "last", "times", "daily", "plans")
 
@@ -30,9 +30,7 @@ class Profile:
         self.gender = gender
         self.region = region
         self.region_key = _fold(region)
-        self.language = language
-        self.lang_key = _fold(language)
-        self.lang_primary = self.lang_key.split("-")[0] if self.lang_key else None
+        self.language = language   # compared as stored, case and all (API.md "Segments")
         self.tags = tags
         follows, since = aggregates.follow_state(agg)
         self.follows = follows

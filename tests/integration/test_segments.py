@@ -138,7 +138,7 @@ def test_delete_refuses_a_segment_another_one_reuses(api):
 def test_preview_gives_size_sample_and_warnings(shop):
     r = shop.post("/v1/segments/preview", {"rule": THAI})
     assert r.status_code == 200
-    assert r.json["size"] == 2 and sorted(r.json["sample"]) == ["c1", "c2"]
+    assert r.json["size"] == 1 and sorted(r.json["sample"]) == ["c1"]   # c2 is th-TH, not th
     assert r.json["warnings"]
     r = shop.post("/v1/segments/preview", {"rule": {"all": [THAI, ADULT, BUYER]}, "sample_size": 0})
     assert (r.json["size"], r.json["sample"], r.json["warnings"]) == (1, [], [])
@@ -153,6 +153,40 @@ def test_preview_sees_an_event_posted_just_before(api):
     add_customers(api, {}, [{"event_id": "fav1", "type": "favorited", "customer_id": "n1",
                              "occurred_at": at(0.01), "product_id": "p1"}])
     assert api.post("/v1/segments/preview", {"rule": rule}).json["sample"] == ["n1"]
+
+
+@pytest.mark.parametrize("op, value, members", [
+    ("eq", "th", ["c1"]),                  # c2 is stored as th-TH: no primary-subtag match
+    ("eq", "th-TH", ["c2"]),
+    ("eq", "th-th", []),                   # case and all
+    ("ne", "th", ["c2", "c3"]),            # c4 has no language: fails all but exists false
+    ("in", ["th", "th-TH"], ["c1", "c2"]),
+    ("in", ["TH", "th-th"], []),
+    ("not_in", ["th"], ["c2", "c3"]),
+    ("not_in", ["th-TH", "vi"], ["c1"]),
+])
+def test_language_compares_the_stored_tag_exactly_case_and_all(shop, op, value, members):
+    rule = {"attr": "language", "op": op, "value": value}
+    r = shop.post("/v1/segments/preview", {"rule": rule, "sample_size": 10})
+    assert r.status_code == 200 and sorted(r.json["sample"]) == members
+    sid = create(shop, rule)["segment_id"]
+    listed = [m["customer_id"] for m in shop.get(f"/v1/segments/{sid}/members").json["items"]]
+    assert sorted(listed) == members
+    for cid in ("c1", "c2", "c3", "c4"):        # the explain view agrees with membership
+        body = shop.get(f"/v1/segments/{sid}/explain/{cid}").json
+        assert body["member"] is body["conditions"][0]["held"] is (cid in members)
+
+
+@pytest.mark.parametrize("days_ago, status", [(0, 200), (3650, 200), (-1, 400), (3651, 400)])
+def test_days_ago_is_0_to_3650(api, days_ago, status):
+    rule = {"all": [ADULT, {"not": {"attr": "first_order_at", "op": "gte",
+                                    "value": {"days_ago": days_ago}}}]}
+    r = api.post("/v1/segments/preview", {"rule": rule})
+    assert r.status_code == status, r.json
+    if status == 400:
+        assert r.json["error"]["code"] == "validation_error"
+        assert [d["path"] for d in r.json["error"]["details"]] == ["rule.all[1].not.value"]
+        assert "3650" in r.json["error"]["details"][0]["message"]
 
 
 def test_members_pages_list_every_member_exactly_once(api):
@@ -192,11 +226,12 @@ def test_insights_describe_the_members(shop):
     r = shop.get(f"/v1/segments/{sid}/insights")
     assert r.status_code == 200
     got = r.json
-    assert (got["size"], got["follower_share"]) == (2, 0.5)
-    assert got["gender"] == {"female": 1, "male": 1}
-    assert got["age_bands"]["25-34"] == 1 and got["age_bands"]["45-54"] == 1
-    assert got["regions"] == {"Bangkok": 1, "unknown": 1}
-    assert got["languages"] == {"th": 1, "th-TH": 1}
+    # THAI is language eq "th": c1 only (c2's th-TH is another tag, API.md "Segments")
+    assert (got["size"], got["follower_share"]) == (1, 0.0)
+    assert got["gender"] == {"female": 1}
+    assert got["age_bands"]["25-34"] == 1 and got["age_bands"]["45-54"] == 0
+    assert got["regions"] == {"Bangkok": 1}
+    assert got["languages"] == {"th": 1}
     assert (got["orders"], got["gmv"], got["aov"]) == (2, "105.00", "52.50")
     assert got["price_bands"]["10-50"] == 1 and got["price_bands"]["50-100"] == 1
     assert shop.get("/v1/segments/lapsed/insights").json["size"] == 0
@@ -210,7 +245,7 @@ def test_explain_says_why_a_customer_is_in_or_out(shop):
     body = r.json
     assert (body["segment_id"], body["customer_id"], body["member"]) == (sid, "c2", False)
     by_path = {c["path"]: c for c in body["conditions"]}
-    assert (by_path["all[0]"]["held"], by_path["all[0]"]["saw"]) == (True, "th-TH")
+    assert (by_path["all[0]"]["held"], by_path["all[0]"]["saw"]) == (False, "th-TH")
     assert (by_path["all[1]"]["held"], by_path["all[1]"]["saw"]) == (True, 45)
     assert (by_path["all[2]"]["held"], by_path["all[2]"]["saw"]) == (False, 0)
     assert shop.get(f"/v1/segments/{sid}/explain/c1").json["member"] is True

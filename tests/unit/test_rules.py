@@ -59,6 +59,21 @@ def test_event_groups_are_event_types(group):
     assert rules.parse({"event": group, "within_days": 30}).problems == []
 
 
+@pytest.mark.parametrize("days_ago, ok", [
+    (0, True), (1, True), (3650, True), (-1, False), (3651, False), (36_500, False),
+])
+def test_days_ago_is_0_to_3650(days_ago, ok):
+    rule = {"all": [AGE, {"not": {"attr": "first_order_at", "op": "gte",
+                                  "value": {"days_ago": days_ago}}}]}
+    parsed = rules.parse(rule)
+    if ok:
+        assert parsed.problems == []
+        assert parsed.rule == rule
+    else:
+        assert [p["path"] for p in parsed.problems] == ["rule.all[1].not.value"]
+        assert "3650" in parsed.problems[0]["message"]
+
+
 @pytest.mark.parametrize("rule, path", [
     ([], "rule"),
     ({}, "rule"),

@@ -47,15 +47,46 @@ BLANK = profile()
     ({"attr": "gender", "op": "in", "value": ["male", "unknown"]}, THAI, False),
     ({"attr": "region", "op": "eq", "value": "chiang  mai"}, THAI, True),
     ({"attr": "region", "op": "not_in", "value": ["Bangkok"]}, THAI, True),
-    ({"attr": "language", "op": "eq", "value": "th"}, THAI, True),
-    ({"attr": "language", "op": "eq", "value": "th-th"}, THAI, True),
+    # API.md: language compares the tag as stored, case and all (THAI is stored as th-TH)
+    ({"attr": "language", "op": "eq", "value": "th"}, THAI, False),
+    ({"attr": "language", "op": "eq", "value": "th-th"}, THAI, False),
     ({"attr": "language", "op": "eq", "value": "th-LA"}, THAI, False),
     ({"attr": "language", "op": "in", "value": ["vi", "en"]}, THAI, False),
     ({"attr": "language", "op": "ne", "value": "vi"}, THAI, True),
-    ({"attr": "language", "op": "not_in", "value": ["th"]}, THAI, False),
+    ({"attr": "language", "op": "not_in", "value": ["th"]}, THAI, True),
 ], ids=lambda v: str(v)[:60] if isinstance(v, dict) else None)
 def test_demographic_conditions(rule, p, expected):
     assert holds(rule, p) is expected
+
+
+@pytest.mark.parametrize("stored, op, value, expected", [
+    ("th-TH", "eq", "th", False),          # no primary-subtag matching
+    ("th-TH", "eq", "th-TH", True),
+    ("th-TH", "eq", "th-th", False),       # case and all
+    ("th", "eq", "th", True),
+    ("th", "eq", "th-TH", False),
+    ("th", "eq", "TH", False),
+    ("en-US", "eq", "en-us", False),
+    ("th-TH", "ne", "th", True),
+    ("th-TH", "ne", "th-TH", False),
+    ("th-TH", "ne", "th-th", True),
+    ("th-TH", "in", ["th", "vi"], False),
+    ("th-TH", "in", ["th-TH", "vi"], True),
+    ("th-TH", "in", ["th-th"], False),
+    ("th", "in", ["th-TH", "th"], True),
+    ("th-TH", "not_in", ["th"], True),
+    ("th-TH", "not_in", ["th-TH"], False),
+    ("th-TH", "not_in", ["TH-TH", "th-th"], True),
+    (None, "eq", "th", False),             # no language: fails all but exists false
+    (None, "ne", "th", False),
+    (None, "in", ["th"], False),
+    (None, "not_in", ["th"], False),
+    (None, "exists", False, True),
+    ("th-TH", "exists", True, True),
+])
+def test_language_compares_the_stored_tag_exactly_case_and_all(stored, op, value, expected):
+    assert holds({"attr": "language", "op": op, "value": value}, profile(language=stored)) \
+        is expected
 
 
 @pytest.mark.parametrize("rule", [

@@ -54,6 +54,22 @@ def test_explain_reports_every_condition_with_what_it_saw():
     assert by_path["all[0]"]["condition"] == {"attr": "age", "op": "lte", "value": 40}
 
 
+@pytest.mark.parametrize("stored, condition, held", [
+    ("th-TH", {"attr": "language", "op": "eq", "value": "th"}, False),
+    ("th-TH", {"attr": "language", "op": "eq", "value": "th-th"}, False),
+    ("th-TH", {"attr": "language", "op": "in", "value": ["th-TH"]}, True),
+    ("th-TH", {"attr": "language", "op": "not_in", "value": ["th"]}, True),
+    ("th", {"attr": "language", "op": "ne", "value": "th"}, False),
+    (None, {"attr": "language", "op": "ne", "value": "th"}, False),
+])
+def test_explain_compares_the_stored_language_tag_exactly_as_membership_does(stored, condition,
+                                                                             held):
+    member, by_path = why({"all": [condition, {"attr": "age", "op": "exists", "value": False}]},
+                          profile(language=stored))
+    assert member is held
+    assert (by_path["all[0]"]["held"], by_path["all[0]"]["saw"]) == (held, stored)
+
+
 @pytest.mark.parametrize("segment, events, member", [
     ("repeat", order(10) + order(40), True),
     ("repeat", order(10), False),
