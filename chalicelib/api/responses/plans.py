@@ -13,10 +13,11 @@ PlanStatus = Literal[STATUSES]  # type: ignore[valid-type]
 
 
 class PlanAudience(ResponseModel):
+    """What the plan was saved with: a plan the API saved has every key; one written by
+    another path (the demo shop's) may lack ``tags`` and ``exclude_segment_ids``."""
     segment_ids: list[str]
-    tags: dict[str, Any] | None = omitted(
-        description='a tags node: {"any"|"all"|"none": [names]} (absent on the demo\'s plan)')
-    exclude_segment_ids: list[str]
+    tags: dict[str, Any] | None = omitted(description='a tags node: {"any"|"all"|"none": [names]}')
+    exclude_segment_ids: list[str] = omitted()
 
 
 class PlanContent(ResponseModel):
