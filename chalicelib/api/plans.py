@@ -33,7 +33,7 @@ def _plan(plan: dict, status: int = 200) -> Reply:
 
 
 @endpoint(bp, "/v1/plans", "POST", role="operator", body=PlanCreate, status=201,
-          response="plans.Plan", errors=(409,))
+          response="plans.Plan", errors=(404, 409))   # 404: deleted before it could start
 def create_plan(p, body):
     """Save a plan as a draft, or send it now / at send_at."""
     from chalicelib.services import plans
