@@ -223,10 +223,11 @@ def endpoint(bp: Any, path: str, method: str, *, role: str | None = "viewer",
 
     ``response``: the name of the model every success body leaves through (``serialise``),
     e.g. ``"customers.Customer"`` of chalicelib/api/responses/customers.py, imported on the
-    route's first answer; a route without one answers with no body (204). ``status``: the success status, or all of them
-    (``(200, 201)``: the first is the default, a ``Reply`` picks another). ``errors``: the
-    statuses of the domain errors the route's code may raise (409, 412, 413, 429...); the
-    ones the decorator gives itself are added by ``error_statuses``."""
+    route's first answer; a route without one answers with no body (204). ``status``: the
+    success status, or all of them (``(200, 201)``: the first is the default, a ``Reply``
+    picks another). ``errors``: the statuses of the domain errors the route's code may raise
+    (409, 412, 413, 429...); the ones the decorator gives itself are added by
+    ``error_statuses``."""
 
     path_ids = re.findall(r"{(\w+)}", path)   # every path parameter is an id
     statuses = (status,) if isinstance(status, int) else tuple(status)
