@@ -18,7 +18,8 @@ class CustomerListQuery(ListQuery):
     tag: str | None = None
 
 
-@endpoint(bp, "/v1/customers/{customer_id}", "PUT", role="operator", body=CustomerPut)
+@endpoint(bp, "/v1/customers/{customer_id}", "PUT", role="operator", body=CustomerPut,
+          response="customers.Customer", status=(200, 201), errors=(409, 412))
 def put_customer(p, customer_id, body, request):
     """Create or update a customer's profile (fields left out keep their value; If-Match
     with a stale version → 412)."""
@@ -28,7 +29,7 @@ def put_customer(p, customer_id, body, request):
     return Reply(customer, 201 if created else 200, etag(customer["version"]))
 
 
-@endpoint(bp, "/v1/customers/{customer_id}", "GET")
+@endpoint(bp, "/v1/customers/{customer_id}", "GET", response="customers.Customer")
 def get_customer(p, customer_id):
     """A customer with stats, tags and current built-in segments."""
     from chalicelib.services import customers
@@ -37,7 +38,8 @@ def get_customer(p, customer_id):
     return Reply(customer, 200, etag(customer["version"]))
 
 
-@endpoint(bp, "/v1/customers", "GET", query=CustomerListQuery)
+@endpoint(bp, "/v1/customers", "GET", query=CustomerListQuery,
+          response="customers.CustomerPage", errors=(404,))
 def list_customers(p, query):
     """Customers, paginated; optionally those of one segment or with one tag."""
     from chalicelib.services import customers
@@ -47,7 +49,8 @@ def list_customers(p, query):
     return {"items": items, "next_cursor": encode_cursor(state)}
 
 
-@endpoint(bp, "/v1/events", "POST", role="operator", body=EventBatch, status=202)
+@endpoint(bp, "/v1/events", "POST", role="operator", body=EventBatch, status=202,
+          response="customers.IngestReport", errors=(409, 413))
 def post_events(p, body):
     """Ingest 1–500 events; each bad event is rejected alone."""
     from chalicelib.services import events

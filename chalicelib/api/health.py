@@ -9,13 +9,13 @@ from chalicelib.api.routing import endpoint
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/health", "GET", role=None)
+@endpoint(bp, "/health", "GET", role=None, response="health.Health")
 def health():
     """Liveness."""
     return {"status": "ok"}
 
 
-@endpoint(bp, "/openapi.json", "GET", role=None)
+@endpoint(bp, "/openapi.json", "GET", role=None, response="health.OpenAPIDocument")
 def openapi():
     """The OpenAPI 3 document of every route."""
     from chalicelib.api.openapi import document

@@ -23,7 +23,8 @@ class ImportQuery(BaseModel):
 
 
 @endpoint(bp, "/v1/imports", "POST", role="operator", query=ImportQuery, status=201,
-          content_types=CSV_TYPES, raw_body=True)
+          content_types=CSV_TYPES, raw_body=True, response="imports.ImportReport",
+          errors=(409, 413, 429))
 def create_import(p, raw, query):
     """Import a CSV/TXT of phone, tags, name (≤ 5,000 rows; 3 per hour) -> the report."""
     from chalicelib.services import imports
@@ -31,7 +32,7 @@ def create_import(p, raw, query):
     return Reply(imports.run(p.seller_id, raw, query.default_region, p.user_id, now()), 201)
 
 
-@endpoint(bp, "/v1/imports/{import_id}", "GET")
+@endpoint(bp, "/v1/imports/{import_id}", "GET", response="imports.ImportReport")
 def get_import(p, import_id):
     """An import's report."""
     from chalicelib.services import imports

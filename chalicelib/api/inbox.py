@@ -10,7 +10,8 @@ from chalicelib.api.routing import decode_cursor, encode_cursor, endpoint
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/v1/customers/{customer_id}/inbox", "GET", query=ListQuery)
+@endpoint(bp, "/v1/customers/{customer_id}/inbox", "GET", query=ListQuery,
+          response="inbox.InboxMessagePage")
 def customer_inbox(p, customer_id, query):
     """Messages the local chat channel delivered to a customer, newest first."""
     from chalicelib.services import performance

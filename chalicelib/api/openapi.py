@@ -1,5 +1,7 @@
 """OpenAPI 3.1 document built from the route registry and the pydantic models routes declare,
-so the description and the validation cannot drift apart."""
+so the description and the validation cannot drift apart: request bodies from the models
+that validate them, success bodies from the models they leave through, and for each route
+only the error statuses it can answer (routing.error_statuses)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from chalicelib.api.routing import ROUTES
+from chalicelib.api.routing import ROUTES, RouteSpec
 from chalicelib.domain.events import EVENT_ADAPTER
 from chalicelib.domain.ids import ID_ADAPTER
 
@@ -20,22 +23,40 @@ ERROR_SCHEMA = {
                                             "message": {"type": "string"},
                                             "details": {"type": "array", "items": {}}}}},
 }
-ERRORS = {"400": "validation_error", "401": "unauthorized", "403": "forbidden",
-          "404": "not_found", "409": "conflict", "412": "precondition_failed",
-          "413": "too_large", "429": "rate_limited"}
+REF = "#/components/schemas/{model}"
+ERRORS = {400: "validation_error", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          409: "conflict", 412: "precondition_failed", 413: "too_large", 429: "rate_limited"}
+SUCCESS = {200: "OK", 201: "created", 202: "accepted", 204: "no content"}
+RETRY_AFTER = {"Retry-After": {"required": True, "description": "seconds to wait",
+                               "schema": {"type": "integer", "minimum": 1}}}
 
 
-def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
-    components[model.__name__] = schema
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+def _model_schemas(routes: list[RouteSpec]) -> tuple[dict[tuple[type[BaseModel], str], dict],
+                                                      dict[str, Any]]:
+    """Every request model (as it validates) and response model (as it serialises) in one
+    pass, so a model used by both, or by several routes, is one component."""
+    pairs: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
+    for route in routes:
+        if route.body is not None:
+            pairs[(route.body, "validation")] = None
+        if route.response_model is not None:
+            pairs[(route.response_model, "serialization")] = None
+    refs, top = models_json_schema(list(pairs), ref_template=REF)
+    return refs, top.get("$defs", {})
+
+
+def _error(status: int) -> dict:
+    out: dict[str, Any] = {"description": ERRORS[status], "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    if status == 429:
+        out["headers"] = RETRY_AFTER
+    return out
 
 
 def document() -> dict:
-    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
-    event_schema = EVENT_ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
+    refs, defs = _model_schemas(ROUTES)
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA, **defs}
+    event_schema = EVENT_ADAPTER.json_schema(ref_template=REF)
     components.update(event_schema.pop("$defs", {}))
     components["Event"] = event_schema
     paths: dict[str, dict] = {}
@@ -52,17 +73,19 @@ def document() -> dict:
             op["parameters"] = params
         if route.body is not None:
             op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": _schema(route.body, components)}}}
+                "application/json": {"schema": refs[(route.body, "validation")]}}}
         elif route.content_types != ["application/json"]:
             op["requestBody"] = {"required": True, "content": {
                 ct: {"schema": {"type": "string"}} for ct in route.content_types}}
-        ok: dict[str, Any] = {"description": "success"}
-        if route.response is not None:
-            ok["content"] = {"application/json": {"schema": _schema(route.response, components)}}
-        op["responses"] = {str(route.status): ok}
-        for status, code in ERRORS.items():
-            op["responses"][status] = {"description": code, "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        responses: dict[str, Any] = {}
+        for status in route.statuses:
+            responses[str(status)] = {"description": SUCCESS[status]}
+            if route.response_model is not None:
+                responses[str(status)]["content"] = {"application/json": {
+                    "schema": refs[(route.response_model, "serialization")]}}
+        for status in route.errors:
+            responses[str(status)] = _error(status)
+        op["responses"] = responses
         if route.role is not None:
             op["security"] = [{"bearer": []}]
             op["x-min-role"] = route.role

@@ -16,7 +16,7 @@ class DeliveriesQuery(ListQuery):
     status: Literal["delivered", "failed", "skipped"] | None = None
 
 
-@endpoint(bp, "/v1/plans/{plan_id}/performance", "GET")
+@endpoint(bp, "/v1/plans/{plan_id}/performance", "GET", response="performance.PlanPerformance")
 def plan_performance(p, plan_id):
     """Exact counters of a plan: recipients, delivered, skipped by reason, engagement, orders."""
     from chalicelib.services import performance
@@ -24,7 +24,8 @@ def plan_performance(p, plan_id):
     return performance.performance(p.seller_id, plan_id)
 
 
-@endpoint(bp, "/v1/plans/{plan_id}/deliveries", "GET", query=DeliveriesQuery)
+@endpoint(bp, "/v1/plans/{plan_id}/deliveries", "GET", query=DeliveriesQuery,
+          response="performance.DeliveryPage")
 def plan_deliveries(p, plan_id, query):
     """One row per recipient of the plan's audience snapshot, optionally of one status."""
     from chalicelib.services import performance

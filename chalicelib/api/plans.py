@@ -32,7 +32,8 @@ def _plan(plan: dict, status: int = 200) -> Reply:
     return Reply(plan, status, {"ETag": str(plan["version"])})
 
 
-@endpoint(bp, "/v1/plans", "POST", role="operator", body=PlanCreate, status=201)
+@endpoint(bp, "/v1/plans", "POST", role="operator", body=PlanCreate, status=201,
+          response="plans.Plan", errors=(404, 409))   # 404: deleted before it could start
 def create_plan(p, body):
     """Save a plan as a draft, or send it now / at send_at."""
     from chalicelib.services import plans
@@ -40,7 +41,7 @@ def create_plan(p, body):
     return _plan(plans.create(p.seller_id, body, p.user_id, now()), 201)
 
 
-@endpoint(bp, "/v1/plans", "GET", query=PlanListQuery)
+@endpoint(bp, "/v1/plans", "GET", query=PlanListQuery, response="plans.PlanPage")
 def list_plans(p, query):
     """Plans, newest first, optionally of one kind and status."""
     from chalicelib.services import plans
@@ -50,7 +51,7 @@ def list_plans(p, query):
     return {"items": items, "next_cursor": encode_cursor({"b": nxt} if nxt else None)}
 
 
-@endpoint(bp, "/v1/plans/{plan_id}", "GET")
+@endpoint(bp, "/v1/plans/{plan_id}", "GET", response="plans.Plan")
 def get_plan(p, plan_id):
     """One plan."""
     from chalicelib.services import plans
@@ -58,7 +59,8 @@ def get_plan(p, plan_id):
     return _plan(plans.get(p.seller_id, plan_id))
 
 
-@endpoint(bp, "/v1/plans/{plan_id}", "PATCH", role="operator", body=PlanPatch)
+@endpoint(bp, "/v1/plans/{plan_id}", "PATCH", role="operator", body=PlanPatch,
+          response="plans.Plan", errors=(409, 412))
 def patch_plan(p, plan_id, body, request):
     """Edit a draft; If-Match: <version> makes a stale edit fail with 412."""
     from chalicelib.services import plans
@@ -66,7 +68,7 @@ def patch_plan(p, plan_id, body, request):
     return _plan(plans.patch(p.seller_id, plan_id, body, if_match(request), now()))
 
 
-@endpoint(bp, "/v1/plans/{plan_id}", "DELETE", role="operator", status=204)
+@endpoint(bp, "/v1/plans/{plan_id}", "DELETE", role="operator", status=204, errors=(409,))
 def delete_plan(p, plan_id):
     """Delete a draft or cancelled one-off plan (204)."""
     from chalicelib.services import plans
@@ -75,7 +77,8 @@ def delete_plan(p, plan_id):
     return Response(body="", status_code=204)
 
 
-@endpoint(bp, "/v1/plans/{plan_id}/send", "POST", role="operator")
+@endpoint(bp, "/v1/plans/{plan_id}/send", "POST", role="operator", response="plans.Plan",
+          errors=(409,))
 def send_plan(p, plan_id):
     """Send a draft now, or at its send_at."""
     from chalicelib.services import plans
@@ -83,7 +86,8 @@ def send_plan(p, plan_id):
     return _plan(plans.send(p.seller_id, plan_id, now()))
 
 
-@endpoint(bp, "/v1/plans/{plan_id}/cancel", "POST", role="operator")
+@endpoint(bp, "/v1/plans/{plan_id}/cancel", "POST", role="operator", response="plans.Plan",
+          errors=(409,))
 def cancel_plan(p, plan_id):
     """Cancel a scheduled or in-progress plan (what is not sent yet is not sent)."""
     from chalicelib.services import plans
@@ -91,7 +95,8 @@ def cancel_plan(p, plan_id):
     return _plan(plans.cancel(p.seller_id, plan_id, now()))
 
 
-@endpoint(bp, "/v1/plans/{plan_id}/pause", "POST", role="operator")
+@endpoint(bp, "/v1/plans/{plan_id}/pause", "POST", role="operator", response="plans.Plan",
+          errors=(409,))
 def pause_plan(p, plan_id):
     """Pause an active automated plan."""
     from chalicelib.services import plans
@@ -99,7 +104,8 @@ def pause_plan(p, plan_id):
     return _plan(plans.move(p.seller_id, plan_id, "pause", now()))
 
 
-@endpoint(bp, "/v1/plans/{plan_id}/resume", "POST", role="operator")
+@endpoint(bp, "/v1/plans/{plan_id}/resume", "POST", role="operator", response="plans.Plan",
+          errors=(409,))
 def resume_plan(p, plan_id):
     """Resume a paused automated plan."""
     from chalicelib.services import plans
@@ -107,7 +113,8 @@ def resume_plan(p, plan_id):
     return _plan(plans.move(p.seller_id, plan_id, "resume", now()))
 
 
-@endpoint(bp, "/v1/plans/{plan_id}/test-send", "POST", role="operator", body=SendTestBody)
+@endpoint(bp, "/v1/plans/{plan_id}/test-send", "POST", role="operator", body=SendTestBody,
+          response="plans.TestSend", errors=(409, 429))
 def test_send_plan(p, plan_id, body):
     """Send the message to one customer, marked test (counts in no figure); blocked or
     unsubscribed -> 409, more than 10 per plan per rolling hour -> 429 with Retry-After."""
@@ -116,7 +123,8 @@ def test_send_plan(p, plan_id, body):
     return plans.test_send(p.seller_id, plan_id, body.customer_id, p.user_id, now())
 
 
-@endpoint(bp, "/v1/plans/{plan_id}/history", "GET", query=ListQuery)
+@endpoint(bp, "/v1/plans/{plan_id}/history", "GET", query=ListQuery,
+          response="plans.PlanHistoryEntryPage")
 def plan_history(p, plan_id, query):
     """The plan's history (every test send, refused ones too), newest first."""
     from chalicelib.services import plans
@@ -125,7 +133,7 @@ def plan_history(p, plan_id, query):
     return {"items": items, "next_cursor": encode_cursor({"b": nxt} if nxt else None)}
 
 
-@endpoint(bp, "/v1/templates", "GET", query=TemplateQuery)
+@endpoint(bp, "/v1/templates", "GET", query=TemplateQuery, response="plans.TemplatePage")
 def list_templates(p, query):
     """The built-in templates, by kind, goal and locale."""
     from chalicelib.domain import templates

@@ -11,7 +11,8 @@ from chalicelib.domain.vouchers import ProductPut
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/v1/products/{product_id}", "PUT", role="operator", body=ProductPut)
+@endpoint(bp, "/v1/products/{product_id}", "PUT", role="operator", body=ProductPut,
+          response="products.Product", status=(200, 201), errors=(409,))
 def put_product(p, product_id, body):
     """Create (201) or replace (200) a product."""
     from chalicelib.services import products
@@ -20,7 +21,7 @@ def put_product(p, product_id, body):
     return Reply(product, 201 if created else 200, {"ETag": str(product["version"])})
 
 
-@endpoint(bp, "/v1/products/{product_id}", "GET")
+@endpoint(bp, "/v1/products/{product_id}", "GET", response="products.Product")
 def get_product(p, product_id):
     """One product."""
     from chalicelib.services import products
@@ -29,7 +30,7 @@ def get_product(p, product_id):
     return Reply(product, 200, {"ETag": str(product["version"])})
 
 
-@endpoint(bp, "/v1/products", "GET", query=ListQuery)
+@endpoint(bp, "/v1/products", "GET", query=ListQuery, response="products.ProductPage")
 def list_products(p, query):
     """Products by id, paginated."""
     from chalicelib.services import products

@@ -1,9 +1,11 @@
 """The route decorator: auth, parsing, error contract and the OpenAPI registry in one place.
 
-A view declares its role, body and query models; it receives a ``Principal`` and
-validated models, calls one service function and returns a body (or a ``Reply``).
+A view declares its role, body, query and response models (and the domain errors it may
+raise); it receives a ``Principal`` and validated models, calls one service function and
+returns a body (or a ``Reply``), which leaves through the response model.
 
-    @endpoint(bp, "/v1/customers/{customer_id}", "GET", role="viewer")
+    @endpoint(bp, "/v1/customers/{customer_id}", "GET", role="viewer",
+              response="customers.Customer")
     def get_customer(p, customer_id):
         return customers.get(p.seller_id, customer_id)
 """
@@ -24,6 +26,7 @@ from chalice import Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.auth import Principal, authenticate, require
+from chalicelib.api.responses import model as response_model
 from chalicelib.domain.errors import DomainError, Invalid
 from chalicelib.domain.ids import check_id
 from chalicelib.logs import get_logger
@@ -51,9 +54,14 @@ class RouteSpec:
     role: str | None
     body: type[BaseModel] | None
     query: type[BaseModel] | None
-    response: type[BaseModel] | None
-    status: int
+    response: str | None         # the response model's name in chalicelib/api/responses
+    statuses: tuple[int, ...]    # the success statuses; the first is the default
+    errors: tuple[int, ...]      # every error status the route can answer
     content_types: list[str]
+
+    @property
+    def response_model(self) -> type[BaseModel] | None:
+        return response_model(self.response) if self.response else None
 
 
 ROUTES: list[RouteSpec] = []
@@ -159,6 +167,33 @@ def validate(model: type[BaseModel], data: Any, prefix: str = "") -> Any:
         raise Invalid("request is not valid", validation_details(exc, prefix)) from exc
 
 
+def serialise(name: str | None, body: Any) -> Any:
+    """The body as the response model ``name`` describes it: validated (a field the model
+    does not know, or a value of the wrong type, is an error, never a silent difference from
+    /openapi.json) and dumped with exactly the keys the service's value has, nulls kept, so
+    nothing changes on the wire. An instance of the model is valid already: dumped whole."""
+    if name is None:
+        return body
+    model = response_model(name)
+    if isinstance(body, model):
+        return body.model_dump(mode="json", by_alias=True)
+    return model.model_validate(body).model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def error_statuses(method: str, role: str | None, path_ids: list[str],
+                   declared: tuple[int, ...]) -> tuple[int, ...]:
+    """The error statuses a route can answer: what the decorator itself gives, plus the
+    domain errors the route declares. 400 for every route (a request whose Content-Type the
+    route does not take is refused before the view; a bad body, query or id too), 401/403
+    with a role, 404 with a path id (not for PUT, which creates what is not there)."""
+    codes = {400, *declared}
+    if role is not None:
+        codes |= {401, 403}
+    if path_ids and method != "PUT":
+        codes.add(404)
+    return tuple(sorted(codes))
+
+
 def encode_cursor(state: dict | None) -> str | None:
     if state is None:
         return None
@@ -181,12 +216,21 @@ def decode_cursor(cursor: str | None) -> dict | None:
 
 def endpoint(bp: Any, path: str, method: str, *, role: str | None = "viewer",
              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-             response: type[BaseModel] | None = None, status: int = 200,
-             content_types: list[str] | None = None, raw_body: bool = False,
-             summary: str = "") -> Callable:
-    """Register a Chalice route with auth, validation and the error contract around it."""
+             response: str | None = None, status: int | tuple[int, ...] = 200,
+             errors: tuple[int, ...] = (), content_types: list[str] | None = None,
+             raw_body: bool = False, summary: str = "") -> Callable:
+    """Register a Chalice route with auth, validation and the error contract around it.
+
+    ``response``: the name of the model every success body leaves through (``serialise``),
+    e.g. ``"customers.Customer"`` of chalicelib/api/responses/customers.py, imported on the
+    route's first answer; a route without one answers with no body (204). ``status``: the
+    success status, or all of them (``(200, 201)``: the first is the default, a ``Reply``
+    picks another). ``errors``: the statuses of the domain errors the route's code may raise
+    (409, 412, 413, 429...); the ones the decorator gives itself are added by
+    ``error_statuses``."""
 
     path_ids = re.findall(r"{(\w+)}", path)   # every path parameter is an id
+    statuses = (status,) if isinstance(status, int) else tuple(status)
 
     def decorate(fn: Callable) -> Callable:
         wants_request = "request" in inspect.signature(fn).parameters
@@ -215,8 +259,9 @@ def endpoint(bp: Any, path: str, method: str, *, role: str | None = "viewer",
                 if isinstance(result, Response):
                     return result
                 if isinstance(result, Reply):
-                    return json_response(result.body, result.status, result.headers)
-                return json_response(result, status)
+                    return json_response(serialise(response, result.body), result.status,
+                                         result.headers)
+                return json_response(serialise(response, result), statuses[0])
             except DomainError as exc:
                 return error_response(exc)
             except Exception:  # never a stack trace in a body
@@ -228,7 +273,8 @@ def endpoint(bp: Any, path: str, method: str, *, role: str | None = "viewer",
         types = content_types or JSON_TYPES
         bp.route(path, methods=[method], content_types=types)(view)
         ROUTES.append(RouteSpec(path, method, fn.__name__, summary or (fn.__doc__ or "").strip(),
-                                role, body, query, response, status, types))
+                                role, body, query, response, statuses,
+                                error_statuses(method, role, path_ids, errors), types))
         return fn
 
     return decorate

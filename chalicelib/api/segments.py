@@ -45,7 +45,7 @@ def _with_etag(segment: dict, status: int = 200) -> Reply:
     return Reply(segment, status, {"ETag": str(segment["version"])})
 
 
-@endpoint(bp, "/v1/segments", "GET", query=ListQuery)
+@endpoint(bp, "/v1/segments", "GET", query=ListQuery, response="segments.SegmentPage")
 def list_segments(p, query):
     """The 7 built-in segments, then the seller's custom segments."""
     from chalicelib.services import segments
@@ -57,7 +57,8 @@ def list_segments(p, query):
     return {"items": items, "next_cursor": encode_cursor({"o": more} if more else None)}
 
 
-@endpoint(bp, "/v1/segments", "POST", role="operator", body=SegmentCreate, status=201)
+@endpoint(bp, "/v1/segments", "POST", role="operator", body=SegmentCreate, status=201,
+          response="segments.Segment")
 def create_segment(p, body):
     """Create a custom segment from a rule (warnings advise, never refuse)."""
     from chalicelib.services import segments
@@ -66,7 +67,8 @@ def create_segment(p, body):
                       201)
 
 
-@endpoint(bp, "/v1/segments/preview", "POST", body=PreviewBody)
+@endpoint(bp, "/v1/segments/preview", "POST", body=PreviewBody,
+          response="segments.SegmentPreview")
 def preview_segment(p, body):
     """Size now and a sample of members of a rule, without saving it."""
     from chalicelib.services import audiences
@@ -74,7 +76,7 @@ def preview_segment(p, body):
     return audiences.preview(p.seller_id, body.rule, now(), body.sample_size)
 
 
-@endpoint(bp, "/v1/segments/{segment_id}", "GET")
+@endpoint(bp, "/v1/segments/{segment_id}", "GET", response="segments.Segment")
 def get_segment(p, segment_id):
     """One segment (ETag = version)."""
     from chalicelib.services import segments
@@ -82,7 +84,8 @@ def get_segment(p, segment_id):
     return _with_etag(segments.get(p.seller_id, segment_id))
 
 
-@endpoint(bp, "/v1/segments/{segment_id}", "PATCH", role="operator", body=SegmentPatch)
+@endpoint(bp, "/v1/segments/{segment_id}", "PATCH", role="operator", body=SegmentPatch,
+          response="segments.Segment", errors=(409, 412))
 def patch_segment(p, segment_id, body, request):
     """Change a custom segment's name and/or rule; If-Match: <version> or 412."""
     from chalicelib.services import segments
@@ -95,7 +98,8 @@ def patch_segment(p, segment_id, body, request):
                                                now()))
 
 
-@endpoint(bp, "/v1/segments/{segment_id}", "DELETE", role="operator", status=204)
+@endpoint(bp, "/v1/segments/{segment_id}", "DELETE", role="operator", status=204,
+          errors=(409, 412))
 def delete_segment(p, segment_id, request):
     """Delete a custom segment (409 for built-ins and for segments another segment reuses)."""
     from chalicelib.services import segments
@@ -104,7 +108,8 @@ def delete_segment(p, segment_id, request):
     return Response(body="", status_code=204)
 
 
-@endpoint(bp, "/v1/segments/{segment_id}/members", "GET", query=Page)
+@endpoint(bp, "/v1/segments/{segment_id}/members", "GET", query=Page,
+          response="segments.SegmentMemberPage")
 def segment_members(p, segment_id, query):
     """Members of a segment now, paginated; every member exactly once across pages."""
     from chalicelib.services import audiences
@@ -114,7 +119,8 @@ def segment_members(p, segment_id, query):
     return {"items": items, "next_cursor": encode_cursor(state)}
 
 
-@endpoint(bp, "/v1/segments/{segment_id}/insights", "GET")
+@endpoint(bp, "/v1/segments/{segment_id}/insights", "GET",
+          response="segments.SegmentInsights")
 def segment_insights(p, segment_id):
     """Who the members are and what they bought in the last 365 days."""
     from chalicelib.services import audiences
@@ -122,7 +128,8 @@ def segment_insights(p, segment_id):
     return audiences.insights(p.seller_id, segment_id, now())
 
 
-@endpoint(bp, "/v1/segments/{segment_id}/explain/{customer_id}", "GET")
+@endpoint(bp, "/v1/segments/{segment_id}/explain/{customer_id}", "GET",
+          response="segments.Explanation")
 def explain_membership(p, segment_id, customer_id):
     """Every condition of the segment's rule for one customer: held or not, and what it saw."""
     from chalicelib.services import audiences

@@ -11,7 +11,7 @@ from chalicelib.domain.shop_settings import SettingsPut
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/v1/settings", "GET")
+@endpoint(bp, "/v1/settings", "GET", response="shop_settings.ShopSettings")
 def get_settings(p):
     """The shop's settings (defaults until set)."""
     from chalicelib.services import shop_settings
@@ -20,7 +20,8 @@ def get_settings(p):
     return Reply(current, 200, {"ETag": str(current.version)})
 
 
-@endpoint(bp, "/v1/settings", "PUT", role="admin", body=SettingsPut)
+@endpoint(bp, "/v1/settings", "PUT", role="admin", body=SettingsPut,
+          response="shop_settings.ShopSettings", errors=(409, 412))
 def put_settings(p, body, request):
     """Replace the shop's settings; fields left out take their defaults."""
     from chalicelib.services import shop_settings

@@ -11,7 +11,7 @@ from chalicelib.domain.tag_rules import TagRuleCreate
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/v1/tag-rules", "GET", query=ListQuery)
+@endpoint(bp, "/v1/tag-rules", "GET", query=ListQuery, response="tag_rules.TagRulePage")
 def list_tag_rules(p, query):
     """The seller's tag rules in the order they apply (oldest first)."""
     from chalicelib.services import tag_rules
@@ -20,7 +20,8 @@ def list_tag_rules(p, query):
     return {"items": items, "next_cursor": encode_cursor(state)}
 
 
-@endpoint(bp, "/v1/tag-rules", "POST", role="admin", body=TagRuleCreate, status=201)
+@endpoint(bp, "/v1/tag-rules", "POST", role="admin", body=TagRuleCreate, status=201,
+          response="tag_rules.TagRule")
 def create_tag_rule(p, body):
     """Create an event-driven or daily tag rule (owner/admin)."""
     from chalicelib.services import tag_rules
@@ -28,7 +29,8 @@ def create_tag_rule(p, body):
     return Reply(tag_rules.create(p.seller_id, body, p.user_id, now()), 201)
 
 
-@endpoint(bp, "/v1/tag-rules/run", "POST", role="owner")
+@endpoint(bp, "/v1/tag-rules/run", "POST", role="owner", response="tag_rules.DailyRunSummary",
+          errors=(409,))
 def run_tag_rules(p):
     """Run the caller's daily tag rules now (what the daily job does) -> a summary."""
     from chalicelib.services import tag_rules
@@ -36,7 +38,7 @@ def run_tag_rules(p):
     return tag_rules.run_daily(p.seller_id, now())
 
 
-@endpoint(bp, "/v1/tag-rules/{rule_id}", "GET")
+@endpoint(bp, "/v1/tag-rules/{rule_id}", "GET", response="tag_rules.TagRule")
 def get_tag_rule(p, rule_id):
     """One tag rule."""
     from chalicelib.services import tag_rules

@@ -15,7 +15,7 @@ def _tag(tag: dict, status: int = 200) -> Reply:
     return Reply(tag, status, {"ETag": str(tag["version"])})
 
 
-@endpoint(bp, "/v1/tags", "GET", query=ListQuery)
+@endpoint(bp, "/v1/tags", "GET", query=ListQuery, response="tags.TagPage")
 def list_tags(p, query):
     """The seller's tags, paginated."""
     from chalicelib.services import tags
@@ -24,7 +24,8 @@ def list_tags(p, query):
     return {"items": items, "next_cursor": encode_cursor(state)}
 
 
-@endpoint(bp, "/v1/tags", "POST", role="admin", body=TagCreate, status=201)
+@endpoint(bp, "/v1/tags", "POST", role="admin", body=TagCreate, status=201,
+          response="tags.Tag", errors=(409,))
 def create_tag(p, body):
     """Create a tag (owner/admin; 409 when the name exists ignoring case and spaces)."""
     from chalicelib.services import tags
@@ -32,7 +33,8 @@ def create_tag(p, body):
     return _tag(tags.create(p.seller_id, body, p.user_id, now()), 201)
 
 
-@endpoint(bp, "/v1/tags/bulk", "POST", role="operator", body=BulkChange)
+@endpoint(bp, "/v1/tags/bulk", "POST", role="operator", body=BulkChange,
+          response="tags.BulkResult", errors=(409,))
 def bulk_tags(p, body):
     """Every customer matching the filter: add and remove tags -> {matched, updated}."""
     from chalicelib.services import tags
@@ -40,7 +42,8 @@ def bulk_tags(p, body):
     return tags.bulk(p.seller_id, body, p.user_id, now())
 
 
-@endpoint(bp, "/v1/tags/audit", "GET", query=ListQuery)
+@endpoint(bp, "/v1/tags/audit", "GET", query=ListQuery,
+          response="tags.TagAuditEntryPage")
 def tag_audit(p, query):
     """Every change of a tag or an assignment, newest first."""
     from chalicelib.services import tags
@@ -49,7 +52,7 @@ def tag_audit(p, query):
     return {"items": items, "next_cursor": encode_cursor(state)}
 
 
-@endpoint(bp, "/v1/tags/health", "GET")
+@endpoint(bp, "/v1/tags/health", "GET", response="tags.TagHealth")
 def tag_health(p):
     """Silent, oversized and stale tags, near-duplicate names, tag count vs guidance."""
     from chalicelib.services import tags
@@ -57,7 +60,7 @@ def tag_health(p):
     return tags.health(p.seller_id, now())
 
 
-@endpoint(bp, "/v1/tags/{tag_id}", "GET")
+@endpoint(bp, "/v1/tags/{tag_id}", "GET", response="tags.Tag")
 def get_tag(p, tag_id):
     """One tag."""
     from chalicelib.services import tags
@@ -65,7 +68,8 @@ def get_tag(p, tag_id):
     return _tag(tags.get_tag(p.seller_id, tag_id))
 
 
-@endpoint(bp, "/v1/tags/{tag_id}", "PATCH", role="admin", body=TagPatch)
+@endpoint(bp, "/v1/tags/{tag_id}", "PATCH", role="admin", body=TagPatch, response="tags.Tag",
+          errors=(409, 412))
 def patch_tag(p, tag_id, body, request):
     """Rename or re-colour a tag (owner/admin); assignments are kept. If-Match -> 412."""
     from chalicelib.services import tags
@@ -73,7 +77,7 @@ def patch_tag(p, tag_id, body, request):
     return _tag(tags.update(p.seller_id, tag_id, body, if_match(request), p.user_id, now()))
 
 
-@endpoint(bp, "/v1/tags/{tag_id}", "DELETE", role="admin", status=204)
+@endpoint(bp, "/v1/tags/{tag_id}", "DELETE", role="admin", status=204, errors=(409, 412))
 def delete_tag(p, tag_id, request):
     """Delete a tag and remove it from every customer (owner/admin; 204)."""
     from chalicelib.services import tags
@@ -82,7 +86,8 @@ def delete_tag(p, tag_id, request):
     return Response(body="", status_code=204)
 
 
-@endpoint(bp, "/v1/customers/{customer_id}/tags", "POST", role="operator", body=TagChange)
+@endpoint(bp, "/v1/customers/{customer_id}/tags", "POST", role="operator", body=TagChange,
+          response="tags.CustomerTags", errors=(409,))
 def change_customer_tags(p, customer_id, body):
     """Add and remove tags on one customer -> the customer's tags."""
     from chalicelib.services import tags

@@ -11,7 +11,8 @@ from chalicelib.domain.vouchers import VoucherCreate
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/v1/vouchers", "POST", role="operator", body=VoucherCreate, status=201)
+@endpoint(bp, "/v1/vouchers", "POST", role="operator", body=VoucherCreate, status=201,
+          response="vouchers.Voucher")
 def create_voucher(p, body):
     """Create a regular, targeted or private voucher."""
     from chalicelib.services import vouchers
@@ -20,7 +21,7 @@ def create_voucher(p, body):
     return Reply(voucher, 201, {"ETag": str(voucher["version"])})
 
 
-@endpoint(bp, "/v1/vouchers/{voucher_id}", "GET")
+@endpoint(bp, "/v1/vouchers/{voucher_id}", "GET", response="vouchers.Voucher")
 def get_voucher(p, voucher_id):
     """One voucher."""
     from chalicelib.services import vouchers
@@ -28,7 +29,7 @@ def get_voucher(p, voucher_id):
     return vouchers.get_voucher(p.seller_id, voucher_id)
 
 
-@endpoint(bp, "/v1/vouchers", "GET", query=ListQuery)
+@endpoint(bp, "/v1/vouchers", "GET", query=ListQuery, response="vouchers.VoucherPage")
 def list_vouchers(p, query):
     """Vouchers, newest first, paginated."""
     from chalicelib.services import vouchers

@@ -76,7 +76,9 @@ class SettingsPut(BaseModel):
 
 
 class ShopSettings(SettingsPut):
-    """The settings in force for a shop (``shop_name`` always filled)."""
+    """The settings in force for a shop (``shop_name`` always filled): what GET and PUT
+    /v1/settings return, every field present."""
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
     shop_name: str
     version: int = 0
 

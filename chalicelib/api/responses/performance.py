@@ -1,0 +1,42 @@
+"""Bodies of a plan's performance and deliveries (api/performance.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from chalicelib.api.responses import Amount, ResponseModel, Time, omitted, page_of
+from chalicelib.api.responses.plans import Channel
+
+
+class PlanPerformance(ResponseModel):
+    """A plan's exact counters: each customer at most once per counter."""
+    plan_id: str
+    recipients: int
+    delivered: int
+    failed: int
+    read: int
+    clicked: int
+    replied: int
+    unsubscribed: int
+    orders: int
+    vouchers_claimed: int
+    vouchers_redeemed: int
+    skipped: dict[str, int] = Field(description="by reason")
+    gmv: Amount
+    cost: Amount
+    by_variant: dict[str, Any]
+
+
+class Delivery(ResponseModel):
+    """One recipient of the plan's audience snapshot."""
+    customer_id: str
+    channel: Channel
+    status: Literal["delivered", "failed", "skipped"]
+    reason: str = omitted(description="why it was skipped or failed")
+    sent_at: Time = omitted()
+    variant: str = omitted()
+
+
+DeliveryPage = page_of(Delivery)

@@ -1,0 +1,113 @@
+"""Bodies of the plan routes and the template catalogue (api/plans.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from chalicelib.api.responses import ResponseModel, Time, omitted, page_of
+from chalicelib.domain.plans import STATUSES, Channel, Kind
+
+PlanStatus = Literal[STATUSES]  # type: ignore[valid-type]
+
+
+class PlanAudience(ResponseModel):
+    """What the plan was saved with: a plan the API saved has every key; one written by
+    another path (the demo shop's) may lack ``tags`` and ``exclude_segment_ids``."""
+    segment_ids: list[str]
+    tags: dict[str, Any] | None = omitted(description='a tags node: {"any"|"all"|"none": [names]}')
+    exclude_segment_ids: list[str] = omitted()
+
+
+class PlanContent(ResponseModel):
+    """One of the two: a template, or a text per locale."""
+    template_id: str = omitted()
+    text: dict[str, str] = omitted(description="locale -> text")
+
+
+class PlanVoucher(ResponseModel):
+    mode: Literal["chosen", "smart"]
+    voucher_id: str = omitted(description="with mode chosen")
+
+
+class MessageButton(ResponseModel):
+    type: Literal["product_list", "live", "cart"]
+    target: str = omitted()
+
+
+class MessageVoucher(ResponseModel):
+    """The voucher a message carries (a private one with the code issued to that recipient)."""
+    voucher_id: str
+    code: str = omitted()
+
+
+class Plan(ResponseModel):
+    """A plan as every plan route returns it (times UTC; services/plans.view builds it)."""
+    plan_id: str
+    name: str
+    kind: Kind
+    status: PlanStatus
+    audience: PlanAudience | None
+    channels: list[Channel]
+    content: PlanContent | None
+    voucher: PlanVoucher | None
+    product_ids: list[str]
+    button: MessageButton | None
+    send_at: Time | None
+    trigger: dict[str, Any] | None
+    orders: list[dict[str, Any]] | None
+    warnings: list[str]
+    version: int
+    created_at: Time
+    updated_at: Time
+    dispatched_at: Time | None
+    finished_at: Time | None
+    cancelled_at: Time | None
+    created_by: str | None
+
+
+PlanPage = page_of(Plan)
+
+
+class TestSend(ResponseModel):
+    """The message a test send delivered (or failed to) to one customer."""
+    __test__ = False   # not a pytest test class
+    message_id: str
+    plan_id: str
+    customer_id: str
+    channel: Channel
+    status: Literal["delivered", "failed"]
+    reason: str | None = Field(description="why it failed")
+    text: str
+    locale: str
+    product_ids: list[str]
+    voucher: MessageVoucher | None
+    button: MessageButton | None
+    sent_at: Time
+    test: bool
+
+
+class PlanHistoryEntry(ResponseModel):
+    at: Time
+    actor: str
+    action: str = Field(examples=["test_send"])
+    outcome: str = Field(description="delivered | failed | blocked | unsubscribed | rate_limited")
+    customer_id: str | None
+    reason: str | None
+    message_id: str | None
+
+
+PlanHistoryEntryPage = page_of(PlanHistoryEntry)
+
+
+class Template(ResponseModel):
+    """A built-in message template (with ``locale``, only the text a recipient of it gets)."""
+    template_id: str
+    kind: Kind
+    goal: str
+    name: str
+    text: dict[str, str] = Field(description="locale -> text")
+
+
+TemplatePage = page_of(Template)
