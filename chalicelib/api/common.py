@@ -7,7 +7,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from chalicelib.api.routing import decode_cursor
 from chalicelib.domain.errors import Invalid
+from chalicelib.domain.ids import is_id
 from chalicelib.domain.versions import check_version  # noqa: F401  (re-exported for routes)
 
 MAX_LIMIT = 200
@@ -46,10 +48,6 @@ def etag(version: int) -> dict[str, str]:
 
 def cursor_id(cursor: str | None, key: str = "a") -> str | None:
     """The id a list cursor continues from."""
-    from chalicelib.api.routing import decode_cursor
-    from chalicelib.domain.errors import Invalid
-    from chalicelib.domain.ids import is_id
-
     after = (decode_cursor(cursor) or {}).get(key)
     if after is None:
         return None

@@ -11,6 +11,8 @@ from chalicelib.domain.events import EventBatch
 from chalicelib.domain.ids import Id
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 class CustomerListQuery(ListQuery):

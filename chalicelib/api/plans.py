@@ -9,9 +9,12 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib.api.common import ListQuery, cursor_id, if_match, now
 from chalicelib.api.routing import Reply, encode_cursor, endpoint
+from chalicelib.domain import templates
 from chalicelib.domain.plans import Kind, PlanCreate, PlanPatch, SendTestBody
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 Status = Literal["draft", "scheduled", "in_progress", "sent", "cancelled", "active", "paused",
                  "ended"]
 
@@ -128,7 +131,5 @@ def plan_history(p, plan_id, query):
 @endpoint(bp, "/v1/templates", "GET", query=TemplateQuery)
 def list_templates(p, query):
     """The built-in templates, by kind, goal and locale."""
-    from chalicelib.domain import templates
-
     items = templates.listing(query.kind, query.goal, query.locale)
     return {"items": items, "next_cursor": None}

@@ -12,6 +12,8 @@ from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.errors import Invalid
 
 bp = Blueprint(__name__)
+# Each route imports its service (or chalicelib.audiences) inside: they load PynamoDB and
+# boto3, which app.py's cold import must not (measured: docs/architecture.md, "Layers").
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 RULE_DOC = "A rule of the segment grammar (API.md): all / any / not, segment, attr, event, tags."
@@ -69,7 +71,7 @@ def create_segment(p, body):
 @endpoint(bp, "/v1/segments/preview", "POST", body=PreviewBody)
 def preview_segment(p, body):
     """Size now and a sample of members of a rule, without saving it."""
-    from chalicelib.services import audiences
+    from chalicelib import audiences
 
     return audiences.preview(p.seller_id, body.rule, now(), body.sample_size)
 
@@ -107,7 +109,7 @@ def delete_segment(p, segment_id, request):
 @endpoint(bp, "/v1/segments/{segment_id}/members", "GET", query=Page)
 def segment_members(p, segment_id, query):
     """Members of a segment now, paginated; every member exactly once across pages."""
-    from chalicelib.services import audiences
+    from chalicelib import audiences
 
     items, state = audiences.members_page(p.seller_id, segment_id, query.limit,
                                          decode_cursor(query.cursor), now())
@@ -117,7 +119,7 @@ def segment_members(p, segment_id, query):
 @endpoint(bp, "/v1/segments/{segment_id}/insights", "GET")
 def segment_insights(p, segment_id):
     """Who the members are and what they bought in the last 365 days."""
-    from chalicelib.services import audiences
+    from chalicelib import audiences
 
     return audiences.insights(p.seller_id, segment_id, now())
 
@@ -125,6 +127,6 @@ def segment_insights(p, segment_id):
 @endpoint(bp, "/v1/segments/{segment_id}/explain/{customer_id}", "GET")
 def explain_membership(p, segment_id, customer_id):
     """Every condition of the segment's rule for one customer: held or not, and what it saw."""
-    from chalicelib.services import audiences
+    from chalicelib import audiences
 
     return audiences.explain(p.seller_id, segment_id, customer_id, now())

@@ -9,6 +9,8 @@ from chalicelib.api.routing import Reply, endpoint
 from chalicelib.domain.shop_settings import SettingsPut
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 @endpoint(bp, "/v1/settings", "GET")

@@ -9,6 +9,8 @@ from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.tags import BulkChange, TagChange, TagCreate, TagPatch
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 def _tag(tag: dict, status: int = 200) -> Reply:

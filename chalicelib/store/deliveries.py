@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
@@ -248,8 +249,6 @@ def delete_rows(seller_id: str, plan_id: str, customer_ids: set[str]) -> None:
 def park(seller_id: str, facts: list[tuple[str, str, str, dict]], now_ms: int) -> None:
     """Park (plan_id, customer_id, key, add) facts until their delivery rows land. Rewriting
     one is harmless: its key is what makes it count once."""
-    from datetime import UTC, datetime, timedelta
-
     expires = datetime.fromtimestamp(now_ms / 1000, UTC) + timedelta(days=EARLY_FACT_DAYS)
     batch_put(EarlyFact, [EarlyFact(pk=plan_pk(seller_id, plan_id), key=key, customer_id=cid,
                                     add=add, expires=expires)

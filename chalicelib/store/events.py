@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
@@ -49,8 +51,6 @@ def seen(seller_id: str, event_ids: list[str]) -> set[str]:
 def mark_seen(seller_id: str, pairs: list[tuple[str, str | None]], expires_at: int,
               published: bool = True) -> None:
     """Remember applied event ids; BatchWrite retries unprocessed items itself."""
-    from datetime import UTC, datetime
-
     expiry = datetime.fromtimestamp(expires_at, UTC)
     with EventSeen.batch_write() as batch:
         for event_id, customer_id in pairs:

@@ -8,6 +8,7 @@ sending since before a cutoff with one Query, however many plans the table holds
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pynamodb.attributes import (
@@ -96,8 +97,6 @@ def _sweep_index(to: str, fields: dict[str, Any]) -> list[Any]:
     """Enter or leave the sparse ``by_in_progress`` index with the status."""
     if to != IN_PROGRESS:
         return [PlanItem.sweep.remove(), PlanItem.in_progress_since.remove()]
-    import time
-
     since = fields.get("dispatched_at") or fields.get("updated_at") or int(time.time() * 1000)
     return [PlanItem.sweep.set(IN_PROGRESS), PlanItem.in_progress_since.set(since)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import PutError
 
+from chalicelib.domain.shop_settings import ShopSettings, defaults
 from chalicelib.store.base import BaseModel, is_conditional_failure, meta
 from chalicelib.store.versioning import VersionConflict
 
@@ -23,6 +24,15 @@ def get(seller_id: str) -> SettingsItem | None:
         return SettingsItem.get(seller_id, consistent_read=True)
     except SettingsItem.DoesNotExist:
         return None
+
+
+def in_force(seller_id: str) -> ShopSettings:
+    """The settings in force for a shop (every field has a default until the shop sets it):
+    what the settings API shows and what delivery, attribution and imports go by."""
+    item = get(seller_id)
+    if item is None:
+        return defaults(seller_id)
+    return ShopSettings(**{**item.doc, "version": item.version})
 
 
 def save(item: SettingsItem) -> None:
