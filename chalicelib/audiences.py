@@ -19,7 +19,6 @@ from chalicelib.domain.compiler import Compiler, Predicate
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.profile import Profile, from_record
 from chalicelib.domain.tags import norm_name
-from chalicelib.settings import settings
 from chalicelib.store import customers as repo
 from chalicelib.store import segments as segment_store
 from chalicelib.store import tags as tag_store
@@ -226,30 +225,9 @@ def members_page(seller_id: str, segment_id: str, limit: int, cursor: dict | Non
     member returned, so every member appears exactly once across pages."""
     cat = Catalogue(seller_id)
     keep = segment_predicate(cat, Compiler(aggregates.to_ms(now), cat), segment_id)
-    shard, after = scan_position(cursor)
-    found: list[str] = []
-    while True:
-        items, resume = repo.page(seller_id, max(limit * 2, 200), shard, after)
-        for index, item in enumerate(items):
-            if keep(from_record(item)):
-                found.append(item.customer_id)
-                if len(found) == limit:
-                    more = index < len(items) - 1 or resume is not None
-                    state = {"s": repo.shard_of(item.customer_id), "a": item.customer_id}
-                    return [{"customer_id": c} for c in found], (state if more else None)
-        if resume is None:
-            return [{"customer_id": c} for c in found], None
-        shard, after = resume
-
-
-def scan_position(cursor: dict | None) -> tuple[int, str | None]:
-    """(shard, last customer id) from a members cursor; a tampered cursor is a 400."""
-    shard, after = (cursor or {}).get("s", 0), (cursor or {}).get("a")
-    if not isinstance(shard, int) or isinstance(shard, bool) \
-            or not 0 <= shard < settings().customer_shards \
-            or not (after is None or isinstance(after, str) and 0 < len(after) <= 256):
-        raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
-    return shard, after
+    found, state = repo.matching_page(seller_id, limit, cursor,
+                                      lambda item: keep(from_record(item)))
+    return [{"customer_id": item.customer_id} for item in found], state
 
 
 def insights(seller_id: str, segment_id: str, now: datetime) -> dict:

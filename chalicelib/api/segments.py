@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chalicelib.api.common import Limit, ListQuery, if_match, now
-from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
+from chalicelib.api.common import Limit, ListQuery, if_match, now, versioned
+from chalicelib.api.routing import decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.errors import Invalid
 
 bp = Blueprint(__name__)
@@ -43,10 +43,6 @@ class Page(BaseModel):
     cursor: str | None = None
 
 
-def _with_etag(segment: dict, status: int = 200) -> Reply:
-    return Reply(segment, status, {"ETag": str(segment["version"])})
-
-
 @endpoint(bp, "/v1/segments", "GET", query=ListQuery)
 def list_segments(p, query):
     """The 7 built-in segments, then the seller's custom segments."""
@@ -64,7 +60,7 @@ def create_segment(p, body):
     """Create a custom segment from a rule (warnings advise, never refuse)."""
     from chalicelib.services import segments
 
-    return _with_etag(segments.create(p.seller_id, body.name, body.rule, now(), p.user_id),
+    return versioned(segments.create(p.seller_id, body.name, body.rule, now(), p.user_id),
                       201)
 
 
@@ -81,7 +77,7 @@ def get_segment(p, segment_id):
     """One segment (ETag = version)."""
     from chalicelib.services import segments
 
-    return _with_etag(segments.get(p.seller_id, segment_id))
+    return versioned(segments.get(p.seller_id, segment_id))
 
 
 @endpoint(bp, "/v1/segments/{segment_id}", "PATCH", role="operator", body=SegmentPatch)
@@ -93,7 +89,7 @@ def patch_segment(p, segment_id, body, request):
     for field in ("name", "rule"):
         if field in changes and changes[field] is None:
             raise Invalid(f"{field} cannot be null", [{"path": field, "message": "cannot be null"}])
-    return _with_etag(segments.update(p.seller_id, segment_id, changes, if_match(request),
+    return versioned(segments.update(p.seller_id, segment_id, changes, if_match(request),
                                                now()))
 
 

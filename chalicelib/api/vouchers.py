@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.common import ListQuery, cursor_id, now
-from chalicelib.api.routing import Reply, encode_cursor, endpoint
+from chalicelib.api.common import ListQuery, cursor_id, now, versioned
+from chalicelib.api.routing import encode_cursor, endpoint
 from chalicelib.domain.vouchers import VoucherCreate
 
 bp = Blueprint(__name__)
@@ -19,7 +19,7 @@ def create_voucher(p, body):
     from chalicelib.services import vouchers
 
     voucher = vouchers.create_voucher(p.seller_id, body, p.user_id, now())
-    return Reply(voucher, 201, {"ETag": str(voucher["version"])})
+    return versioned(voucher, 201)
 
 
 @endpoint(bp, "/v1/vouchers/{voucher_id}", "GET")

@@ -16,7 +16,6 @@ from chalicelib.domain.customers import (
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.ids import ID_RULE
 from chalicelib.domain.versions import check_version
-from chalicelib.settings import settings
 from chalicelib.store import customers as repo
 from chalicelib.store import shop_settings as shop_settings_store
 from chalicelib.store import tags as tag_store
@@ -90,29 +89,8 @@ def list_page(seller_id: str, limit: int, cursor: dict | None, now: datetime,
     """A page of customers, optionally filtered; the cursor is the last customer examined,
     so every match appears exactly once across pages."""
     keep = audiences.customer_filter(seller_id, segment_id, tag, now)
-    shard, after = _resume_point(cursor)
-    found: list[repo.CustomerItem] = []
-    while True:
-        batch_size = limit if keep is None else max(limit * 2, 100)
-        items, resume = repo.page(seller_id, batch_size, shard, after)
-        for index, item in enumerate(items):
-            if keep is None or keep(item):
-                found.append(item)
-                if len(found) == limit:
-                    more = index < len(items) - 1 or resume is not None
-                    state = {"s": repo.shard_of(item.customer_id), "a": item.customer_id}
-                    return _render_all(seller_id, found, now), (state if more else None)
-        if resume is None:
-            return _render_all(seller_id, found, now), None
-        shard, after = resume
-
-
-def _resume_point(cursor: dict | None) -> tuple[int, str | None]:
-    shard, after = (cursor or {}).get("s", 0), (cursor or {}).get("a")
-    if (not isinstance(shard, int) or not 0 <= shard < settings().customer_shards
-            or not (after is None or (isinstance(after, str) and usable_customer_id(after)))):
-        raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
-    return shard, after
+    found, state = repo.matching_page(seller_id, limit, cursor, keep)
+    return _render_all(seller_id, found, now), state
 
 
 def _render_all(seller_id: str, items: list[repo.CustomerItem], now: datetime) -> list[dict]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.models import Model
 
 from chalicelib.settings import settings
@@ -40,6 +42,22 @@ def shard_pks(seller_id: str) -> list[str]:
 def is_conditional_failure(exc: Exception) -> bool:
     cause = getattr(exc, "cause_response_code", None)
     return cause in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def landed(write: Callable[[], object]) -> bool:
+    """Run one conditional write (a PynamoDB save, update or delete): True when it landed,
+    False when its condition did not hold. Any other error propagates.
+
+        if not landed(lambda: item.save(condition=Item.key.does_not_exist())):
+            ...   # it existed already
+    """
+    try:
+        write()
+    except (PutError, UpdateError, DeleteError) as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
 
 
 class BaseModel(Model):

@@ -28,11 +28,10 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.store.aws import client
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, landed, meta
 
 EARLY_FACT_DAYS = 30  # outlives a chunk message's 14 days in a DLQ before a redrive
 BATCH_WRITE = 25     # the AWS cap per BatchWriteItem (moto accepts more; AWS does not)
@@ -142,13 +141,7 @@ def get_chunk(seller_id: str, plan_id: str, number: int) -> ChunkItem | None:
 def _guarded_update(chunk: ChunkItem, actions: list[Any]) -> bool:
     """One UpdateItem conditioned on the version read (PynamoDB adds the condition and bumps
     the version); False when someone else changed the chunk since."""
-    try:
-        chunk.update(actions=actions)
-        return True
-    except UpdateError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
+    return landed(lambda: chunk.update(actions=actions))
 
 
 def claim(chunk: ChunkItem, now_ms: int, lease_ms: int) -> bool:

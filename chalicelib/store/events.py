@@ -11,9 +11,8 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import PutError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, landed, meta
 
 
 class EventSeen(BaseModel):
@@ -62,13 +61,7 @@ def put_shop_event(seller_id: str, event_id: str, etype: str, occurred_ms: int, 
     """Store a shop-level event once; False when it was already stored."""
     item = ShopEvent(seller_id=seller_id, sk=f"{etype}#{occurred_ms:015d}#{event_id}", type=etype,
                      occurred_at=occurred_ms, data=data)
-    try:
-        item.save(condition=ShopEvent.sk.does_not_exist())
-        return True
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
+    return landed(lambda: item.save(condition=ShopEvent.sk.does_not_exist()))
 
 
 def shop_events(seller_id: str, etype: str, since_ms: int = 0) -> list[ShopEvent]:

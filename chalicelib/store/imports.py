@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import zlib
+from functools import partial
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, landed, meta
 
 
 class ImportItem(BaseModel):
@@ -35,24 +35,18 @@ def take_slot(seller_id: str, limit: str, slots: int, window_ms: int, now_ms: in
     """Take a free slot for ``window_ms``: its number, or None when every slot is taken (then
     ``wait_ms`` says when the first frees up)."""
     for slot in range(slots):
-        try:
-            RateSlot(key=f"{seller_id}#{limit}#{slot}", until=now_ms + window_ms).save(
-                condition=RateSlot.key.does_not_exist() | (RateSlot.until <= now_ms))
+        item = RateSlot(key=f"{seller_id}#{limit}#{slot}", until=now_ms + window_ms)
+        if landed(partial(item.save,
+                          condition=RateSlot.key.does_not_exist() | (RateSlot.until <= now_ms))):
             return slot
-        except PutError as exc:
-            if not is_conditional_failure(exc):
-                raise
     return None
 
 
 def release_slot(seller_id: str, limit: str, slot: int, until: int) -> None:
     """Give back a slot taken with ``until`` (the work it was taken for did not happen);
     a slot retaken by someone else since is left alone."""
-    try:
-        RateSlot(key=f"{seller_id}#{limit}#{slot}").delete(condition=RateSlot.until == until)
-    except DeleteError as exc:
-        if not is_conditional_failure(exc):
-            raise
+    landed(lambda: RateSlot(key=f"{seller_id}#{limit}#{slot}").delete(
+        condition=RateSlot.until == until))
 
 
 def wait_ms(seller_id: str, limit: str, slots: int, now_ms: int) -> int:

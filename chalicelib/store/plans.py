@@ -18,11 +18,10 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
-from chalicelib.store.versioning import VersionConflict
+from chalicelib.store.base import BaseModel, landed, meta
+from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 IN_PROGRESS = "in_progress"
 
@@ -83,14 +82,10 @@ def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
     actions = [PlanItem.status.set(to)]   # PynamoDB increments version itself
     actions += [getattr(PlanItem, name).set(value) for name, value in fields.items()]
     actions += _sweep_index(to, fields)
-    try:
-        plan.update(actions=actions, add_version_condition=False,
-                    condition=PlanItem.status.is_in(*allowed_from) & PlanItem.plan_id.exists())
-    except UpdateError as exc:
-        if is_conditional_failure(exc):
-            return None
-        raise
-    return plan
+    moved = landed(lambda: plan.update(
+        actions=actions, add_version_condition=False,
+        condition=PlanItem.status.is_in(*allowed_from) & PlanItem.plan_id.exists()))
+    return plan if moved else None
 
 
 def _sweep_index(to: str, fields: dict[str, Any]) -> list[Any]:
@@ -115,25 +110,14 @@ def create(item: PlanItem) -> None:
 
 def save(item: PlanItem) -> None:
     """Conditional on ``version`` (PynamoDB adds it); VersionConflict when stale."""
-    try:
-        item.save()
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            raise VersionConflict(item.plan_id) from exc
-        raise
+    conditional_save(item, item.plan_id)
 
 
 def delete_if(seller_id: str, plan_id: str, statuses: set[str] | frozenset[str]) -> bool:
     """Delete a plan only while its status is one of ``statuses`` (so a concurrent send can
     never be deleted from under its workers); False when it is not."""
-    try:
-        PlanItem(seller_id=seller_id, plan_id=plan_id).delete(
-            condition=PlanItem.status.is_in(*statuses), add_version_condition=False)
-    except DeleteError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
-    return True
+    return landed(lambda: PlanItem(seller_id=seller_id, plan_id=plan_id).delete(
+        condition=PlanItem.status.is_in(*statuses), add_version_condition=False))
 
 
 def page(seller_id: str, limit: int, before: str | None, kind: str | None = None,

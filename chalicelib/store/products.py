@@ -7,10 +7,9 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import PutError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
-from chalicelib.store.versioning import VersionConflict
+from chalicelib.store.base import BaseModel, meta
+from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 
 class ProductItem(BaseModel):
@@ -43,12 +42,7 @@ def get_products(seller_id: str, ids: list[str]) -> dict[str, ProductItem]:
 
 
 def save_product(item: ProductItem) -> None:
-    try:
-        item.save()
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            raise VersionConflict(item.product_id) from exc
-        raise
+    conditional_save(item, item.product_id)
 
 
 def products_page(seller_id: str, limit: int, after: str | None) -> tuple[list[ProductItem], str | None]:

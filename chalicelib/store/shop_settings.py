@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.exceptions import PutError
 
 from chalicelib.domain.shop_settings import ShopSettings, defaults
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
-from chalicelib.store.versioning import VersionConflict
+from chalicelib.store.base import BaseModel, meta
+from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 
 class SettingsItem(BaseModel):
@@ -37,9 +36,4 @@ def in_force(seller_id: str) -> ShopSettings:
 
 def save(item: SettingsItem) -> None:
     """Conditional on ``version`` (PynamoDB adds the condition); VersionConflict when stale."""
-    try:
-        item.save()
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            raise VersionConflict(item.seller_id) from exc
-        raise
+    conditional_save(item, item.seller_id)

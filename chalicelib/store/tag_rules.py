@@ -13,9 +13,8 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, landed, meta
 
 DAILY = "daily"
 
@@ -60,11 +59,7 @@ def save(rule: TagRuleItem) -> None:
 
 
 def delete(rule: TagRuleItem) -> None:
-    try:
-        rule.delete(condition=TagRuleItem.rule_id.exists())
-    except DeleteError as exc:
-        if not is_conditional_failure(exc):
-            raise
+    landed(lambda: rule.delete(condition=TagRuleItem.rule_id.exists()))
     # The index entry stays: removing it when the last daily rule goes could race with a
     # new daily rule being created; a seller left without daily rules costs the job one query.
 
@@ -106,24 +101,12 @@ def claim_run(seller_id: str, day: str, now_ms: int, lease_ms: int) -> DailyRunI
                         + timedelta(days=RUN_KEPT_DAYS))
     free = DailyRunItem.seller_id.does_not_exist() | (
         (DailyRunItem.status == "running") & (DailyRunItem.lease_until < now_ms))
-    try:
-        item.save(condition=free)
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            return None
-        raise
-    return item
+    return item if landed(lambda: item.save(condition=free)) else None
 
 
 def _update_claimed(item: DailyRunItem, actions: list) -> bool:
-    try:
-        item.update(actions=actions, condition=(DailyRunItem.status == "running")
-                    & (DailyRunItem.lease_until == item.lease_until))
-    except UpdateError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
-    return True
+    return landed(lambda: item.update(actions=actions, condition=(DailyRunItem.status == "running")
+                                      & (DailyRunItem.lease_until == item.lease_until)))
 
 
 def finish_run(item: DailyRunItem, summary: dict) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from functools import partial
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, landed, meta
 from chalicelib.store.versioning import VersionConflict, retry_on_conflict
 
 
@@ -97,21 +97,11 @@ def page(seller_id: str, limit: int, after: str | None) -> tuple[list[TagItem], 
 
 def save(item: TagItem) -> bool:
     """Conditional on ``version``; False when the tag moved on (or was deleted) meanwhile."""
-    try:
-        item.save()
-        return True
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
+    return landed(item.save)
 
 
 def delete(item: TagItem) -> None:
-    try:
-        item.delete(add_version_condition=False)
-    except DeleteError as exc:
-        if not is_conditional_failure(exc):
-            raise
+    landed(lambda: item.delete(add_version_condition=False))
 
 
 # ----- name claims ------------------------------------------------------------------------
@@ -121,13 +111,9 @@ def claim_name(seller_id: str, norm: str, tag_id: str) -> None:
     left behind by a crash (its tag is gone) is taken over."""
 
     def attempt(_: int) -> None:
-        try:
-            TagNameClaim(seller_id=seller_id, norm=norm, tag_id=tag_id).save(
-                condition=TagNameClaim.norm.does_not_exist() | (TagNameClaim.tag_id == tag_id))
+        if landed(lambda: TagNameClaim(seller_id=seller_id, norm=norm, tag_id=tag_id).save(
+                condition=TagNameClaim.norm.does_not_exist() | (TagNameClaim.tag_id == tag_id))):
             return
-        except PutError as exc:
-            if not is_conditional_failure(exc):
-                raise
         try:
             holder = TagNameClaim.get(seller_id, norm, consistent_read=True)
         except TagNameClaim.DoesNotExist:
@@ -141,26 +127,19 @@ def claim_name(seller_id: str, norm: str, tag_id: str) -> None:
 
 
 def release_name(seller_id: str, norm: str, tag_id: str) -> None:
-    try:
-        TagNameClaim(seller_id=seller_id, norm=norm).delete(
-            condition=TagNameClaim.tag_id == tag_id)
-    except DeleteError as exc:
-        if not is_conditional_failure(exc):
-            raise
+    landed(lambda: TagNameClaim(seller_id=seller_id, norm=norm).delete(
+        condition=TagNameClaim.tag_id == tag_id))
 
 
 # ----- usage by plans ---------------------------------------------------------------------
 
 def mark_used(seller_id: str, tag_ids: list[str], now_ms: int) -> None:
     for tag_id in tag_ids:
-        try:   # only ever moves forward: a late, older report leaves a newer time alone
-            TagUsage(seller_id=seller_id, tag_id=tag_id).update(
-                actions=[TagUsage.last_used_at.set(now_ms)],
-                condition=TagUsage.last_used_at.does_not_exist()
-                | (TagUsage.last_used_at < now_ms))
-        except UpdateError as exc:
-            if not is_conditional_failure(exc):
-                raise
+        # Only ever moves forward: a late, older report leaves a newer time alone.
+        landed(partial(
+            TagUsage(seller_id=seller_id, tag_id=tag_id).update,
+            actions=[TagUsage.last_used_at.set(now_ms)],
+            condition=TagUsage.last_used_at.does_not_exist() | (TagUsage.last_used_at < now_ms)))
 
 
 def last_used(seller_id: str) -> dict[str, int]:

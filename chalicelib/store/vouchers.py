@@ -9,10 +9,10 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, landed, meta
 
 
 class VoucherItem(BaseModel):
@@ -52,13 +52,7 @@ def get_voucher(seller_id: str, voucher_id: str) -> VoucherItem | None:
 
 def create_voucher(item: VoucherItem) -> bool:
     """Write a new voucher; False when that id exists already (a replayed create)."""
-    try:
-        item.save(condition=VoucherItem.voucher_id.does_not_exist())
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
-    return True
+    return landed(lambda: item.save(condition=VoucherItem.voucher_id.does_not_exist()))
 
 
 def vouchers_page(seller_id: str, limit: int, before: str | None) -> tuple[list[VoucherItem], str | None]:

@@ -104,7 +104,7 @@ def _plan_patch_if_match(api):
 def _product_put(api):
     body = {"name": "Rice", "price": "10.00", "currency": "THB"}
     api.put("/v1/products/p1", body)
-    return "catalog", "save_product", lambda: api.put("/v1/products/p1", {**body, "name": "Jasmine"})
+    return "products", "save_product", lambda: api.put("/v1/products/p1", {**body, "name": "Jasmine"})
 
 
 def _segment_patch(api):
