@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.models import Model
@@ -58,6 +59,23 @@ def landed(write: Callable[[], object]) -> bool:
             return False
         raise
     return True
+
+
+def sorted_page(model: type[Model], hash_key: str, limit: int, cursor: str | None, *,
+                newest_first: bool = False, **query: Any) -> tuple[list[Any], str | None]:
+    """One page of a partition in sort-key order: ascending from after ``cursor``, or with
+    ``newest_first`` descending from before it. Returns the items and the sort key the next
+    page continues from (None on the last page); ``query`` goes to the Query as it is (a
+    ``filter_condition``, ``attributes_to_get``). Reads one item more to know whether there
+    is a next page."""
+    key_name = model._range_keyname   # PynamoDB's name of the model's sort key
+    key = getattr(model, key_name)
+    condition = (key < cursor if newest_first else key > cursor) if cursor else None
+    items = list(model.query(hash_key, range_key_condition=condition, limit=limit + 1,
+                             scan_index_forward=not newest_first, consistent_read=True, **query))
+    more = len(items) > limit
+    items = items[:limit]
+    return items, (getattr(items[-1], key_name) if more and items else None)
 
 
 class BaseModel(Model):

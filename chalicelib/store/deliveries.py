@@ -31,7 +31,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.store.aws import client
-from chalicelib.store.base import BaseModel, landed, meta
+from chalicelib.store.base import BaseModel, landed, meta, sorted_page
 
 EARLY_FACT_DAYS = 30  # outlives a chunk message's 14 days in a DLQ before a redrive
 BATCH_WRITE = 25     # the AWS cap per BatchWriteItem (moto accepts more; AWS does not)
@@ -211,18 +211,8 @@ def get_rows(seller_id: str, plan_customer: list[tuple[str, str]]) -> dict[tuple
 def rows_page(seller_id: str, plan_id: str, status: str | None, limit: int,
               after: str | None) -> tuple[list[DeliveryRow], str | None]:
     """Rows in customer id order, optionally of one status; returns the id to continue after."""
-    cond = DeliveryRow.customer_id > after if after else None
-    filt = DeliveryRow.status == status if status else None
-    found: list[DeliveryRow] = []
-    query = DeliveryRow.query(plan_pk(seller_id, plan_id), range_key_condition=cond,
-                              filter_condition=filt, consistent_read=True, page_size=limit + 1)
-    for row in query:
-        found.append(row)
-        if len(found) > limit:
-            break
-    more = len(found) > limit
-    found = found[:limit]
-    return found, (found[-1].customer_id if more else None)
+    return sorted_page(DeliveryRow, plan_pk(seller_id, plan_id), limit, after,
+                       filter_condition=DeliveryRow.status == status if status else None)
 
 
 def row_ids(seller_id: str, plan_id: str) -> set[str]:

@@ -20,7 +20,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
-from chalicelib.store.base import BaseModel, landed, meta
+from chalicelib.store.base import BaseModel, landed, meta, sorted_page
 from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 IN_PROGRESS = "in_progress"
@@ -130,9 +130,5 @@ def page(seller_id: str, limit: int, before: str | None, kind: str | None = None
     if status is not None:
         condition = (PlanItem.status == status) if condition is None else (
             condition & (PlanItem.status == status))
-    items = list(PlanItem.query(seller_id, range_key_condition=(PlanItem.plan_id < before)
-                                if before else None, filter_condition=condition,
-                                scan_index_forward=False, limit=limit + 1, consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1].plan_id if more else None)
+    return sorted_page(PlanItem, seller_id, limit, before, newest_first=True,
+                       filter_condition=condition)

@@ -8,7 +8,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 
-from chalicelib.store.base import BaseModel, meta
+from chalicelib.store.base import BaseModel, meta, sorted_page
 from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 
@@ -46,10 +46,5 @@ def save_product(item: ProductItem) -> None:
 
 
 def products_page(seller_id: str, limit: int, after: str | None) -> tuple[list[ProductItem], str | None]:
-    cond = ProductItem.product_id > after if after else None
-    items = list(ProductItem.query(seller_id, range_key_condition=cond, limit=limit + 1,
-                                   consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1].product_id if more else None)
+    return sorted_page(ProductItem, seller_id, limit, after)
 

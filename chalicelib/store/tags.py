@@ -10,7 +10,7 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
 
-from chalicelib.store.base import BaseModel, landed, meta
+from chalicelib.store.base import BaseModel, landed, meta, sorted_page
 from chalicelib.store.versioning import VersionConflict, retry_on_conflict
 
 
@@ -87,12 +87,7 @@ def get(seller_id: str, tag_id: str) -> TagItem | None:
 
 
 def page(seller_id: str, limit: int, after: str | None) -> tuple[list[TagItem], str | None]:
-    cond = TagItem.tag_id > after if after else None
-    items = list(TagItem.query(seller_id, range_key_condition=cond, limit=limit + 1,
-                               consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1].tag_id if more and items else None)
+    return sorted_page(TagItem, seller_id, limit, after)
 
 
 def save(item: TagItem) -> bool:
@@ -177,12 +172,7 @@ def write_audit(entries: list[TagAuditItem]) -> None:
 def audit_page(seller_id: str, limit: int, before: str | None
                ) -> tuple[list[dict[str, Any]], str | None]:
     """Entries newest first; ``before`` is the sort key the previous page ended at."""
-    cond = TagAuditItem.sk < before if before else None
-    items = list(TagAuditItem.query(seller_id, range_key_condition=cond, limit=limit + 1,
-                                    scan_index_forward=False, consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    rows = [{"at": int(i.at), "actor": i.actor, "action": i.action, "tag": i.tag,
+    items, nxt = sorted_page(TagAuditItem, seller_id, limit, before, newest_first=True)
+    return [{"at": int(i.at), "actor": i.actor, "action": i.action, "tag": i.tag,
              "tag_id": i.tag_id, "customer_id": i.customer_id, "reason": i.reason}
-            for i in items]
-    return rows, (items[-1].sk if more and items else None)
+            for i in items], nxt

@@ -12,7 +12,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import BaseModel, landed, meta
+from chalicelib.store.base import BaseModel, landed, meta, sorted_page
 
 
 class VoucherItem(BaseModel):
@@ -57,12 +57,7 @@ def create_voucher(item: VoucherItem) -> bool:
 
 def vouchers_page(seller_id: str, limit: int, before: str | None) -> tuple[list[VoucherItem], str | None]:
     """Newest first (ids are time-ordered); returns the id to continue before."""
-    cond = VoucherItem.voucher_id < before if before else None
-    items = list(VoucherItem.query(seller_id, range_key_condition=cond, scan_index_forward=False,
-                                   limit=limit + 1, consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1].voucher_id if more else None)
+    return sorted_page(VoucherItem, seller_id, limit, before, newest_first=True)
 
 
 def record_claim(seller_id: str, voucher_id: str, customer_id: str, at_ms: int) -> bool:
