@@ -45,6 +45,14 @@ def is_conditional_failure(exc: Exception) -> bool:
     return cause in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
+def get_or_none(model: type[Model], hash_key: Any, range_key: Any = None) -> Any:
+    """The item under that key (a strongly consistent read), or None when there is none."""
+    try:
+        return model.get(hash_key, range_key, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+
+
 def landed(write: Callable[[], object]) -> bool:
     """Run one conditional write (a PynamoDB save, update or delete): True when it landed,
     False when its condition did not hold. Any other error propagates.

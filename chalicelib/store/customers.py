@@ -22,6 +22,7 @@ from chalicelib.settings import settings
 from chalicelib.store.base import (  # noqa: F401  (shard_of is part of this API)
     BaseModel,
     customer_pk,
+    get_or_none,
     is_conditional_failure,
     meta,
     shard_of,
@@ -72,11 +73,7 @@ def new_item(seller_id: str, customer_id: str, now_ms: int) -> CustomerItem:
 
 
 def get(seller_id: str, customer_id: str) -> CustomerItem | None:
-    try:
-        return CustomerItem.get(customer_pk(seller_id, customer_id), customer_id,
-                                consistent_read=True)
-    except CustomerItem.DoesNotExist:
-        return None
+    return get_or_none(CustomerItem, customer_pk(seller_id, customer_id), customer_id)
 
 
 def batch_get(seller_id: str, customer_ids: list[str]) -> dict[str, CustomerItem]:

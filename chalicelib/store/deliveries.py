@@ -31,7 +31,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.store.aws import client
-from chalicelib.store.base import BaseModel, landed, meta, sorted_page
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta, sorted_page
 
 EARLY_FACT_DAYS = 30  # outlives a chunk message's 14 days in a DLQ before a redrive
 BATCH_WRITE = 25     # the AWS cap per BatchWriteItem (moto accepts more; AWS does not)
@@ -132,10 +132,7 @@ def put_chunks(chunks: list[ChunkItem]) -> None:
 
 
 def get_chunk(seller_id: str, plan_id: str, number: int) -> ChunkItem | None:
-    try:
-        return ChunkItem.get(plan_pk(seller_id, plan_id), number, consistent_read=True)
-    except ChunkItem.DoesNotExist:
-        return None
+    return get_or_none(ChunkItem, plan_pk(seller_id, plan_id), number)
 
 
 def _guarded_update(chunk: ChunkItem, actions: list[Any]) -> bool:

@@ -9,7 +9,7 @@ from functools import partial
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 
-from chalicelib.store.base import BaseModel, landed, meta
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta
 
 
 class ImportItem(BaseModel):
@@ -64,9 +64,8 @@ def save_import(seller_id: str, import_id: str, now_ms: int, actor: str, status:
 
 def get_import(seller_id: str, import_id: str) -> tuple[str, dict | None] | None:
     """(status, report) or None."""
-    try:
-        item = ImportItem.get(seller_id, import_id, consistent_read=True)
-    except ImportItem.DoesNotExist:
+    item = get_or_none(ImportItem, seller_id, import_id)
+    if item is None:
         return None
     report = json.loads(zlib.decompress(item.report)) if item.report else None
     return item.status, report

@@ -20,7 +20,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
-from chalicelib.store.base import BaseModel, landed, meta, sorted_page
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta, sorted_page
 from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 IN_PROGRESS = "in_progress"
@@ -67,10 +67,7 @@ class PlanItem(BaseModel):
 
 
 def get(seller_id: str, plan_id: str) -> PlanItem | None:
-    try:
-        return PlanItem.get(seller_id, plan_id, consistent_read=True)
-    except PlanItem.DoesNotExist:
-        return None
+    return get_or_none(PlanItem, seller_id, plan_id)
 
 
 def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,

@@ -8,7 +8,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 
-from chalicelib.store.base import BaseModel, meta, sorted_page
+from chalicelib.store.base import BaseModel, get_or_none, meta, sorted_page
 from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 
@@ -27,10 +27,7 @@ class ProductItem(BaseModel):
 
 
 def get_product(seller_id: str, product_id: str) -> ProductItem | None:
-    try:
-        return ProductItem.get(seller_id, product_id, consistent_read=True)
-    except ProductItem.DoesNotExist:
-        return None
+    return get_or_none(ProductItem, seller_id, product_id)
 
 
 def get_products(seller_id: str, ids: list[str]) -> dict[str, ProductItem]:

@@ -18,7 +18,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 
-from chalicelib.store.base import BaseModel, meta, shard_pks
+from chalicelib.store.base import BaseModel, get_or_none, meta, shard_pks
 from chalicelib.store.customers import CustomerItem
 from chalicelib.store.versioning import (  # noqa: F401  (store.VersionConflict)
     VersionConflict,
@@ -42,10 +42,7 @@ class SegmentItem(BaseModel):
 
 
 def get(seller_id: str, segment_id: str) -> SegmentItem | None:
-    try:
-        return SegmentItem.get(seller_id, segment_id, consistent_read=True)
-    except SegmentItem.DoesNotExist:
-        return None
+    return get_or_none(SegmentItem, seller_id, segment_id)
 
 
 def all_segments(seller_id: str) -> list[SegmentItem]:

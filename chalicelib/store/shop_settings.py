@@ -5,7 +5,7 @@ from __future__ import annotations
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 
 from chalicelib.domain.shop_settings import ShopSettings, defaults
-from chalicelib.store.base import BaseModel, meta
+from chalicelib.store.base import BaseModel, get_or_none, meta
 from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 
@@ -19,10 +19,7 @@ class SettingsItem(BaseModel):
 
 
 def get(seller_id: str) -> SettingsItem | None:
-    try:
-        return SettingsItem.get(seller_id, consistent_read=True)
-    except SettingsItem.DoesNotExist:
-        return None
+    return get_or_none(SettingsItem, seller_id)
 
 
 def in_force(seller_id: str) -> ShopSettings:

@@ -14,7 +14,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 
-from chalicelib.store.base import BaseModel, landed, meta
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta
 
 DAILY = "daily"
 
@@ -46,10 +46,7 @@ def rules_of(seller_id: str) -> list[TagRuleItem]:
 
 
 def get(seller_id: str, rule_id: str) -> TagRuleItem | None:
-    try:
-        return TagRuleItem.get(seller_id, rule_id, consistent_read=True)
-    except TagRuleItem.DoesNotExist:
-        return None
+    return get_or_none(TagRuleItem, seller_id, rule_id)
 
 
 def save(rule: TagRuleItem) -> None:
@@ -86,10 +83,7 @@ class DailyRunItem(BaseModel):
 
 
 def get_run(seller_id: str, day: str) -> DailyRunItem | None:
-    try:
-        return DailyRunItem.get(seller_id, day, consistent_read=True)
-    except DailyRunItem.DoesNotExist:
-        return None
+    return get_or_none(DailyRunItem, seller_id, day)
 
 
 def claim_run(seller_id: str, day: str, now_ms: int, lease_ms: int) -> DailyRunItem | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
 
-from chalicelib.store.base import BaseModel, landed, meta, sorted_page
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta, sorted_page
 from chalicelib.store.versioning import VersionConflict, retry_on_conflict
 
 
@@ -80,10 +80,7 @@ def names_by_id(seller_id: str, ids: set[str] | None = None) -> dict[str, str]:
 
 
 def get(seller_id: str, tag_id: str) -> TagItem | None:
-    try:
-        return TagItem.get(seller_id, tag_id, consistent_read=True)
-    except TagItem.DoesNotExist:
-        return None
+    return get_or_none(TagItem, seller_id, tag_id)
 
 
 def page(seller_id: str, limit: int, after: str | None) -> tuple[list[TagItem], str | None]:
@@ -109,10 +106,9 @@ def claim_name(seller_id: str, norm: str, tag_id: str) -> None:
         if landed(lambda: TagNameClaim(seller_id=seller_id, norm=norm, tag_id=tag_id).save(
                 condition=TagNameClaim.norm.does_not_exist() | (TagNameClaim.tag_id == tag_id))):
             return
-        try:
-            holder = TagNameClaim.get(seller_id, norm, consistent_read=True)
-        except TagNameClaim.DoesNotExist:
-            raise VersionConflict(norm) from None      # released meanwhile: claim again
+        holder = get_or_none(TagNameClaim, seller_id, norm)
+        if holder is None:
+            raise VersionConflict(norm)      # released meanwhile: claim again
         if get(seller_id, holder.tag_id) is not None:
             raise Taken(holder.tag_id)
         release_name(seller_id, norm, holder.tag_id)   # left by a crash: free it, claim again

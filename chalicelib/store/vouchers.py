@@ -12,7 +12,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import BaseModel, landed, meta, sorted_page
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta, sorted_page
 
 
 class VoucherItem(BaseModel):
@@ -44,10 +44,7 @@ class VoucherClaimItem(BaseModel):
 
 
 def get_voucher(seller_id: str, voucher_id: str) -> VoucherItem | None:
-    try:
-        return VoucherItem.get(seller_id, voucher_id, consistent_read=True)
-    except VoucherItem.DoesNotExist:
-        return None
+    return get_or_none(VoucherItem, seller_id, voucher_id)
 
 
 def create_voucher(item: VoucherItem) -> bool:
