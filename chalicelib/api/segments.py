@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chalicelib.api.common import Limit, ListQuery, if_match, now, versioned
+from chalicelib.api.common import ListQuery, if_match, now, versioned
 from chalicelib.api.routing import decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.errors import Invalid
 
@@ -35,12 +35,6 @@ class PreviewBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     rule: dict[str, Any] = Field(description=RULE_DOC)
     sample_size: Annotated[int, Field(ge=0, le=100)] = 20
-
-
-class Page(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    limit: Limit = 50
-    cursor: str | None = None
 
 
 @endpoint(bp, "/v1/segments", "GET", query=ListQuery)
@@ -102,7 +96,7 @@ def delete_segment(p, segment_id, request):
     return Response(body="", status_code=204)
 
 
-@endpoint(bp, "/v1/segments/{segment_id}/members", "GET", query=Page)
+@endpoint(bp, "/v1/segments/{segment_id}/members", "GET", query=ListQuery)
 def segment_members(p, segment_id, query):
     """Members of a segment now, paginated; every member exactly once across pages."""
     from chalicelib import audiences
