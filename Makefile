@@ -14,8 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(BIN)/python -m chalicelib.local
 
+# ruff, then the import contracts of .importlinter (docs/architecture.md, "Layers").
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

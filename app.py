@@ -17,6 +17,7 @@ from chalicelib.api import (
     tags,
     vouchers,
 )
+from chalicelib.api.common import now
 from chalicelib.api.middleware import contract
 from chalicelib.settings import settings
 
@@ -36,6 +37,8 @@ for blueprint in (health, customers, segments, tags, imports, tag_rules, product
 app.api.binary_types.extend(imports.CSV_TYPES)
 
 
+# Each handler imports what it runs inside: every function of the stack imports this whole
+# file, and the services and delivery load PynamoDB and boto3 (docs/architecture.md, "Layers").
 @app.on_sqs_message(queue=settings().queue_name("events"), batch_size=10)
 def on_events(event):
     """Ingested events -> tag rules, plan engagement, automated triggers."""
@@ -48,7 +51,6 @@ def on_events(event):
 def daily_tag_rules(event):
     """Time-based tag rules (churn risk, new-customer expiry): one daily-queue message per
     seller that has one, so no seller waits for another."""
-    from chalicelib.api.common import now
     from chalicelib.services import tag_rules as tag_rule_service
 
     return tag_rule_service.queue_daily(now())
@@ -65,7 +67,6 @@ def on_daily(event):
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def sweep_stuck_plans(event):
     """Plans left in_progress by a crash before their dispatch message left: dispatch again."""
-    from chalicelib.api.common import now
     from chalicelib.delivery import sweeper
 
     return sweeper.sweep(now())

@@ -161,9 +161,9 @@ def local_stack() -> None:
     from bench.localstack import start
 
     start()   # its own moto server (each bench runs in a process of its own)
+    from chalicelib import audiences
     from chalicelib.domain import aggregates
     from chalicelib.domain.profile import from_record
-    from chalicelib.services import audiences
     from chalicelib.settings import settings
     from chalicelib.store.base import shard_pks
     from chalicelib.store.customers import CustomerItem

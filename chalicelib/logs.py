@@ -23,6 +23,8 @@ from typing import Any
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
+from chalicelib.settings import settings
+
 REDACTED = "[redacted]"
 # Keys whose value is personal data whatever it holds: dropped from every log line.
 PERSONAL_KEYS = frozenset({"name", "first_name", "last_name", "full_name", "display_name",
@@ -89,8 +91,6 @@ def service_logger() -> Logger:
     """The service's Powertools Logger (created on first use, level from settings)."""
     global _service
     if _service is None:
-        from chalicelib.settings import settings
-
         cfg = settings()
         _service = Logger(service=cfg.service, level=cfg.log_level.upper(),
                           logger_handler=_StderrHandler(),
@@ -103,8 +103,6 @@ def service_logger() -> Logger:
 
 def configure() -> Logger:
     """Re-read the level from settings (a test or a long-lived process that changed it)."""
-    from chalicelib.settings import settings
-
     logger = service_logger()
     logger.setLevel(settings().log_level.upper())
     return logger

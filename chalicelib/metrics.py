@@ -18,6 +18,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from chalicelib.settings import settings
+
 EVENTS_INGESTED = "events_ingested"
 # A recorded delivery outcome's status -> the metric it counts in.
 MESSAGE_METRICS = {"delivered": "messages_sent", "failed": "messages_failed",
@@ -49,10 +53,6 @@ def outcomes(rows: Iterable[dict]) -> None:
 
 def documents() -> list[dict[str, Any]]:
     """The pending counters as EMF documents (and forget them)."""
-    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
-
-    from chalicelib.settings import settings
-
     with _lock:
         pending = dict(_pending)
         _pending.clear()

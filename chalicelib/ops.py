@@ -17,6 +17,10 @@ import json
 import os
 import sys
 
+from chalicelib.local.moto_env import point_at_moto
+from chalicelib.settings import settings
+from chalicelib.store import queues
+
 
 def short_name(name: str, prefix: str, known: list[str]) -> str:
     """``crm-prod-delivery-dlq`` / ``delivery-dlq`` / ``delivery`` -> ``delivery``."""
@@ -43,15 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.stage:
             os.environ["CRM_STAGE"] = args.stage
         if args.endpoint:
-            from chalicelib.local.moto_env import point_at_moto
-
             point_at_moto(args.endpoint)
-        from chalicelib.settings import settings
-
         settings.cache_clear()
-    from chalicelib.settings import settings
-    from chalicelib.store import queues
-
     known = [q.name for q in queues.QUEUES]
     if args.command == "dlq":
         out = {q: queues.depth(q + "-dlq") for q in known}

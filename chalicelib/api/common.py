@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from chalicelib.api.routing import Reply, decode_cursor
 from chalicelib.domain.errors import Invalid
+from chalicelib.domain.ids import is_id
 from chalicelib.domain.versions import check_version  # noqa: F401  (re-exported for routes)
 
 MAX_LIMIT = 200
@@ -40,16 +42,15 @@ def if_match(request: object) -> int | None:
                       [{"path": "If-Match", "message": "not an integer"}]) from exc
 
 
-def etag(version: int) -> dict[str, str]:
-    return {"ETag": str(version)}
+def versioned(body: Any, status: int = 200) -> Reply:
+    """The reply for one versioned resource: its ``version`` is the ETag (API.md), the
+    version an If-Match sends back. ``body`` is the resource as a dict or a model."""
+    version = body["version"] if isinstance(body, dict) else body.version
+    return Reply(body, status, {"ETag": str(version)})
 
 
 def cursor_id(cursor: str | None, key: str = "a") -> str | None:
     """The id a list cursor continues from."""
-    from chalicelib.api.routing import decode_cursor
-    from chalicelib.domain.errors import Invalid
-    from chalicelib.domain.ids import is_id
-
     after = (decode_cursor(cursor) or {}).get(key)
     if after is None:
         return None

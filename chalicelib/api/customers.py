@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.common import ListQuery, etag, if_match, now
-from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
+from chalicelib.api.common import ListQuery, if_match, now, versioned
+from chalicelib.api.routing import decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.customers import CustomerPut
 from chalicelib.domain.events import EventBatch
 from chalicelib.domain.ids import Id
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 class CustomerListQuery(ListQuery):
@@ -26,7 +28,7 @@ def put_customer(p, customer_id, body, request):
     from chalicelib.services import customers
 
     customer, created = customers.put(p.seller_id, customer_id, body, now(), if_match(request))
-    return Reply(customer, 201 if created else 200, etag(customer["version"]))
+    return versioned(customer, 201 if created else 200)
 
 
 @endpoint(bp, "/v1/customers/{customer_id}", "GET", response="customers.Customer")
@@ -35,7 +37,7 @@ def get_customer(p, customer_id):
     from chalicelib.services import customers
 
     customer = customers.get(p.seller_id, customer_id, now())
-    return Reply(customer, 200, etag(customer["version"]))
+    return versioned(customer)
 
 
 @endpoint(bp, "/v1/customers", "GET", query=CustomerListQuery,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
+from chalicelib.api.openapi import document
 from chalicelib.api.routing import endpoint
 
 bp = Blueprint(__name__)
@@ -18,6 +19,4 @@ def health():
 @endpoint(bp, "/openapi.json", "GET", role=None, response="health.OpenAPIDocument")
 def openapi():
     """The OpenAPI 3 document of every route."""
-    from chalicelib.api.openapi import document
-
     return document()

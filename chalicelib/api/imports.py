@@ -11,6 +11,8 @@ from chalicelib.api.common import now
 from chalicelib.api.routing import Reply, endpoint
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 CSV_TYPES = ["text/csv", "text/plain"]

@@ -8,6 +8,8 @@ from chalicelib.api.common import ListQuery
 from chalicelib.api.routing import decode_cursor, encode_cursor, endpoint
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 @endpoint(bp, "/v1/customers/{customer_id}/inbox", "GET", query=ListQuery,

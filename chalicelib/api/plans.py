@@ -7,11 +7,14 @@ from typing import Literal
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib.api.common import ListQuery, cursor_id, if_match, now
-from chalicelib.api.routing import Reply, encode_cursor, endpoint
+from chalicelib.api.common import ListQuery, cursor_id, if_match, now, versioned
+from chalicelib.api.routing import encode_cursor, endpoint
+from chalicelib.domain import templates
 from chalicelib.domain.plans import Kind, PlanCreate, PlanPatch, SendTestBody
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 Status = Literal["draft", "scheduled", "in_progress", "sent", "cancelled", "active", "paused",
                  "ended"]
 
@@ -28,17 +31,13 @@ class TemplateQuery(BaseModel):
     locale: str | None = None
 
 
-def _plan(plan: dict, status: int = 200) -> Reply:
-    return Reply(plan, status, {"ETag": str(plan["version"])})
-
-
 @endpoint(bp, "/v1/plans", "POST", role="operator", body=PlanCreate, status=201,
           response="plans.Plan", errors=(404, 409))   # 404: deleted before it could start
 def create_plan(p, body):
     """Save a plan as a draft, or send it now / at send_at."""
     from chalicelib.services import plans
 
-    return _plan(plans.create(p.seller_id, body, p.user_id, now()), 201)
+    return versioned(plans.create(p.seller_id, body, p.user_id, now()), 201)
 
 
 @endpoint(bp, "/v1/plans", "GET", query=PlanListQuery, response="plans.PlanPage")
@@ -56,7 +55,7 @@ def get_plan(p, plan_id):
     """One plan."""
     from chalicelib.services import plans
 
-    return _plan(plans.get(p.seller_id, plan_id))
+    return versioned(plans.get(p.seller_id, plan_id))
 
 
 @endpoint(bp, "/v1/plans/{plan_id}", "PATCH", role="operator", body=PlanPatch,
@@ -65,7 +64,7 @@ def patch_plan(p, plan_id, body, request):
     """Edit a draft; If-Match: <version> makes a stale edit fail with 412."""
     from chalicelib.services import plans
 
-    return _plan(plans.patch(p.seller_id, plan_id, body, if_match(request), now()))
+    return versioned(plans.patch(p.seller_id, plan_id, body, if_match(request), now()))
 
 
 @endpoint(bp, "/v1/plans/{plan_id}", "DELETE", role="operator", status=204, errors=(409,))
@@ -83,7 +82,7 @@ def send_plan(p, plan_id):
     """Send a draft now, or at its send_at."""
     from chalicelib.services import plans
 
-    return _plan(plans.send(p.seller_id, plan_id, now()))
+    return versioned(plans.send(p.seller_id, plan_id, now()))
 
 
 @endpoint(bp, "/v1/plans/{plan_id}/cancel", "POST", role="operator", response="plans.Plan",
@@ -92,7 +91,7 @@ def cancel_plan(p, plan_id):
     """Cancel a scheduled or in-progress plan (what is not sent yet is not sent)."""
     from chalicelib.services import plans
 
-    return _plan(plans.cancel(p.seller_id, plan_id, now()))
+    return versioned(plans.cancel(p.seller_id, plan_id, now()))
 
 
 @endpoint(bp, "/v1/plans/{plan_id}/pause", "POST", role="operator", response="plans.Plan",
@@ -101,7 +100,7 @@ def pause_plan(p, plan_id):
     """Pause an active automated plan."""
     from chalicelib.services import plans
 
-    return _plan(plans.move(p.seller_id, plan_id, "pause", now()))
+    return versioned(plans.move(p.seller_id, plan_id, "pause", now()))
 
 
 @endpoint(bp, "/v1/plans/{plan_id}/resume", "POST", role="operator", response="plans.Plan",
@@ -110,7 +109,7 @@ def resume_plan(p, plan_id):
     """Resume a paused automated plan."""
     from chalicelib.services import plans
 
-    return _plan(plans.move(p.seller_id, plan_id, "resume", now()))
+    return versioned(plans.move(p.seller_id, plan_id, "resume", now()))
 
 
 @endpoint(bp, "/v1/plans/{plan_id}/test-send", "POST", role="operator", body=SendTestBody,
@@ -136,7 +135,5 @@ def plan_history(p, plan_id, query):
 @endpoint(bp, "/v1/templates", "GET", query=TemplateQuery, response="plans.TemplatePage")
 def list_templates(p, query):
     """The built-in templates, by kind, goal and locale."""
-    from chalicelib.domain import templates
-
     items = templates.listing(query.kind, query.goal, query.locale)
     return {"items": items, "next_cursor": None}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.common import ListQuery, cursor_id, now
-from chalicelib.api.routing import Reply, encode_cursor, endpoint
+from chalicelib.api.common import ListQuery, cursor_id, now, versioned
+from chalicelib.api.routing import encode_cursor, endpoint
 from chalicelib.domain.vouchers import ProductPut
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 @endpoint(bp, "/v1/products/{product_id}", "PUT", role="operator", body=ProductPut,
@@ -18,7 +20,7 @@ def put_product(p, product_id, body):
     from chalicelib.services import products
 
     product, created = products.put_product(p.seller_id, product_id, body, now())
-    return Reply(product, 201 if created else 200, {"ETag": str(product["version"])})
+    return versioned(product, 201 if created else 200)
 
 
 @endpoint(bp, "/v1/products/{product_id}", "GET", response="products.Product")
@@ -27,7 +29,7 @@ def get_product(p, product_id):
     from chalicelib.services import products
 
     product = products.get_product(p.seller_id, product_id)
-    return Reply(product, 200, {"ETag": str(product["version"])})
+    return versioned(product)
 
 
 @endpoint(bp, "/v1/products", "GET", query=ListQuery, response="products.ProductPage")

@@ -27,7 +27,8 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.auth import Principal, authenticate, require
 from chalicelib.api.responses import model as response_model
-from chalicelib.domain.errors import DomainError, Invalid
+from chalicelib.domain.aggregates import iso
+from chalicelib.domain.errors import DomainError, Invalid, validation_details
 from chalicelib.domain.ids import check_id
 from chalicelib.logs import get_logger
 
@@ -71,7 +72,7 @@ def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
-        return value.isoformat().replace("+00:00", "Z")
+        return iso(value)
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, set | frozenset):
@@ -93,27 +94,6 @@ def error_body(code: str, message: str, details: list | None = None) -> dict:
 
 def error_response(exc: DomainError) -> Response:
     return json_response(error_body(exc.code, exc.message, exc.details), exc.status, exc.headers)
-
-
-def loc_path(loc: tuple) -> str:
-    """('events', 0, 'amount') -> 'events[0].amount'."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def validation_details(exc: ValidationError, prefix: str = "") -> list[dict]:
-    details = []
-    for err in exc.errors(include_url=False, include_context=False):
-        path = loc_path(tuple(err["loc"]))
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
-        details.append({"path": path, "message": err["msg"], "type": err["type"]})
-    return details
 
 
 def json_depth(value: Any, limit: int) -> int:

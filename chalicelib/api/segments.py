@@ -7,11 +7,13 @@ from typing import Annotated, Any
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chalicelib.api.common import Limit, ListQuery, if_match, now
-from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
+from chalicelib.api.common import ListQuery, if_match, now, versioned
+from chalicelib.api.routing import decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.errors import Invalid
 
 bp = Blueprint(__name__)
+# Each route imports its service (or chalicelib.audiences) inside: they load PynamoDB and
+# boto3, which app.py's cold import must not (measured: docs/architecture.md, "Layers").
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 RULE_DOC = "A rule of the segment grammar (API.md): all / any / not, segment, attr, event, tags."
@@ -35,16 +37,6 @@ class PreviewBody(BaseModel):
     sample_size: Annotated[int, Field(ge=0, le=100)] = 20
 
 
-class Page(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    limit: Limit = 50
-    cursor: str | None = None
-
-
-def _with_etag(segment: dict, status: int = 200) -> Reply:
-    return Reply(segment, status, {"ETag": str(segment["version"])})
-
-
 @endpoint(bp, "/v1/segments", "GET", query=ListQuery, response="segments.SegmentPage")
 def list_segments(p, query):
     """The 7 built-in segments, then the seller's custom segments."""
@@ -63,7 +55,7 @@ def create_segment(p, body):
     """Create a custom segment from a rule (warnings advise, never refuse)."""
     from chalicelib.services import segments
 
-    return _with_etag(segments.create(p.seller_id, body.name, body.rule, now(), p.user_id),
+    return versioned(segments.create(p.seller_id, body.name, body.rule, now(), p.user_id),
                       201)
 
 
@@ -71,7 +63,7 @@ def create_segment(p, body):
           response="segments.SegmentPreview")
 def preview_segment(p, body):
     """Size now and a sample of members of a rule, without saving it."""
-    from chalicelib.services import audiences
+    from chalicelib import audiences
 
     return audiences.preview(p.seller_id, body.rule, now(), body.sample_size)
 
@@ -81,7 +73,7 @@ def get_segment(p, segment_id):
     """One segment (ETag = version)."""
     from chalicelib.services import segments
 
-    return _with_etag(segments.get(p.seller_id, segment_id))
+    return versioned(segments.get(p.seller_id, segment_id))
 
 
 @endpoint(bp, "/v1/segments/{segment_id}", "PATCH", role="operator", body=SegmentPatch,
@@ -94,7 +86,7 @@ def patch_segment(p, segment_id, body, request):
     for field in ("name", "rule"):
         if field in changes and changes[field] is None:
             raise Invalid(f"{field} cannot be null", [{"path": field, "message": "cannot be null"}])
-    return _with_etag(segments.update(p.seller_id, segment_id, changes, if_match(request),
+    return versioned(segments.update(p.seller_id, segment_id, changes, if_match(request),
                                                now()))
 
 
@@ -108,11 +100,11 @@ def delete_segment(p, segment_id, request):
     return Response(body="", status_code=204)
 
 
-@endpoint(bp, "/v1/segments/{segment_id}/members", "GET", query=Page,
+@endpoint(bp, "/v1/segments/{segment_id}/members", "GET", query=ListQuery,
           response="segments.SegmentMemberPage")
 def segment_members(p, segment_id, query):
     """Members of a segment now, paginated; every member exactly once across pages."""
-    from chalicelib.services import audiences
+    from chalicelib import audiences
 
     items, state = audiences.members_page(p.seller_id, segment_id, query.limit,
                                          decode_cursor(query.cursor), now())
@@ -123,7 +115,7 @@ def segment_members(p, segment_id, query):
           response="segments.SegmentInsights")
 def segment_insights(p, segment_id):
     """Who the members are and what they bought in the last 365 days."""
-    from chalicelib.services import audiences
+    from chalicelib import audiences
 
     return audiences.insights(p.seller_id, segment_id, now())
 
@@ -132,6 +124,6 @@ def segment_insights(p, segment_id):
           response="segments.Explanation")
 def explain_membership(p, segment_id, customer_id):
     """Every condition of the segment's rule for one customer: held or not, and what it saw."""
-    from chalicelib.services import audiences
+    from chalicelib import audiences
 
     return audiences.explain(p.seller_id, segment_id, customer_id, now())

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.common import if_match, now
-from chalicelib.api.routing import Reply, endpoint
+from chalicelib.api.common import if_match, now, versioned
+from chalicelib.api.routing import endpoint
 from chalicelib.domain.shop_settings import SettingsPut
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 @endpoint(bp, "/v1/settings", "GET", response="shop_settings.ShopSettings")
@@ -17,7 +19,7 @@ def get_settings(p):
     from chalicelib.services import shop_settings
 
     current = shop_settings.get(p.seller_id)
-    return Reply(current, 200, {"ETag": str(current.version)})
+    return versioned(current)
 
 
 @endpoint(bp, "/v1/settings", "PUT", role="admin", body=SettingsPut,
@@ -27,5 +29,5 @@ def put_settings(p, body, request):
     from chalicelib.services import shop_settings
 
     current = shop_settings.put(p.seller_id, body, if_match(request), p.user_id, now())
-    return Reply(current, 200, {"ETag": str(current.version)})
+    return versioned(current)
 

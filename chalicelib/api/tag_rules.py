@@ -9,6 +9,8 @@ from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.tag_rules import TagRuleCreate
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 @endpoint(bp, "/v1/tag-rules", "GET", query=ListQuery, response="tag_rules.TagRulePage")

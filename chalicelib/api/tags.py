@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.common import ListQuery, if_match, now
-from chalicelib.api.routing import Reply, decode_cursor, encode_cursor, endpoint
+from chalicelib.api.common import ListQuery, if_match, now, versioned
+from chalicelib.api.routing import decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.tags import BulkChange, TagChange, TagCreate, TagPatch
 
 bp = Blueprint(__name__)
-
-
-def _tag(tag: dict, status: int = 200) -> Reply:
-    return Reply(tag, status, {"ETag": str(tag["version"])})
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 @endpoint(bp, "/v1/tags", "GET", query=ListQuery, response="tags.TagPage")
@@ -30,7 +28,7 @@ def create_tag(p, body):
     """Create a tag (owner/admin; 409 when the name exists ignoring case and spaces)."""
     from chalicelib.services import tags
 
-    return _tag(tags.create(p.seller_id, body, p.user_id, now()), 201)
+    return versioned(tags.create(p.seller_id, body, p.user_id, now()), 201)
 
 
 @endpoint(bp, "/v1/tags/bulk", "POST", role="operator", body=BulkChange,
@@ -65,7 +63,7 @@ def get_tag(p, tag_id):
     """One tag."""
     from chalicelib.services import tags
 
-    return _tag(tags.get_tag(p.seller_id, tag_id))
+    return versioned(tags.get_tag(p.seller_id, tag_id))
 
 
 @endpoint(bp, "/v1/tags/{tag_id}", "PATCH", role="admin", body=TagPatch, response="tags.Tag",
@@ -74,7 +72,7 @@ def patch_tag(p, tag_id, body, request):
     """Rename or re-colour a tag (owner/admin); assignments are kept. If-Match -> 412."""
     from chalicelib.services import tags
 
-    return _tag(tags.update(p.seller_id, tag_id, body, if_match(request), p.user_id, now()))
+    return versioned(tags.update(p.seller_id, tag_id, body, if_match(request), p.user_id, now()))
 
 
 @endpoint(bp, "/v1/tags/{tag_id}", "DELETE", role="admin", status=204, errors=(409, 412))

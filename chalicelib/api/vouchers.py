@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.common import ListQuery, cursor_id, now
-from chalicelib.api.routing import Reply, encode_cursor, endpoint
+from chalicelib.api.common import ListQuery, cursor_id, now, versioned
+from chalicelib.api.routing import encode_cursor, endpoint
 from chalicelib.domain.vouchers import VoucherCreate
 
 bp = Blueprint(__name__)
+# Each route imports its service inside: a service loads PynamoDB and boto3, which app.py's
+# cold import must not (measured: docs/architecture.md, "Layers").
 
 
 @endpoint(bp, "/v1/vouchers", "POST", role="operator", body=VoucherCreate, status=201,
@@ -18,7 +20,7 @@ def create_voucher(p, body):
     from chalicelib.services import vouchers
 
     voucher = vouchers.create_voucher(p.seller_id, body, p.user_id, now())
-    return Reply(voucher, 201, {"ETag": str(voucher["version"])})
+    return versioned(voucher, 201)
 
 
 @endpoint(bp, "/v1/vouchers/{voucher_id}", "GET", response="vouchers.Voucher")

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from chalicelib.logs import get_logger, log
 from chalicelib.settings import settings
+from chalicelib.store import inbox
 
 logger = get_logger("delivery.channels")
 
@@ -52,8 +53,6 @@ class LocalChat:
     slice_size = 25   # one BatchWriteItem
 
     def send(self, messages: list[OutMessage]) -> dict[str, str | None]:
-        from chalicelib.store import inbox
-
         inbox.put_messages([inbox.new_message(m.seller_id, m.customer_id, {
             "message_id": m.message_id, "plan_id": m.plan_id, "text": m.text, "locale": m.locale,
             "product_ids": m.product_ids, "voucher": m.voucher, "button": m.button,
@@ -71,7 +70,7 @@ class HttpChat:
         self.endpoint, self.timeout = endpoint, timeout
 
     def send(self, messages: list[OutMessage]) -> dict[str, str | None]:
-        import requests
+        import requests  # on first send, like _http_session's
 
         out: dict[str, str | None] = {}
         session = _http_session()   # pooled per process: connections reused across chunks
@@ -104,6 +103,8 @@ _session: Any = None
 def _http_session() -> Any:
     global _session
     if _session is None:
+        # On first send: ~40 ms that only an http send needs; the API's plan routes load this
+        # module (services.plans -> delivery.worker) and send nothing (docs/architecture.md).
         import requests
 
         _session = requests.Session()

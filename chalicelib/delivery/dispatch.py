@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from chalicelib import metrics
+from chalicelib import audiences, metrics
 from chalicelib.delivery.chunks import DispatchMessage, send_chunks
 from chalicelib.domain import aggregates
 from chalicelib.domain import delivery as rules
 from chalicelib.logs import get_logger, log
 from chalicelib.settings import settings
-from chalicelib.store import deliveries, plan_stats, plans, queues
+from chalicelib.store import customers, deliveries, plan_stats, plans, queues
+from chalicelib.store import shop_settings as shop_settings_store
 
 logger = get_logger("delivery.dispatch")
 
@@ -83,8 +84,6 @@ def dispatch(seller_id: str, plan_id: str, now: datetime) -> str:
 def audience_ids(seller_id: str, audience: dict, now: datetime) -> set[str]:
     """Union of the segments, minus the excluded segments (the tags filter narrows later,
     on the items read for eligibility)."""
-    from chalicelib.services import audiences
-
     # A segment deleted after the plan was made contributes nobody (rather than failing the
     # whole dispatch over and over into the DLQ).
     wanted = [s for s in audience.get("segment_ids") or [] if audiences.segment_exists(seller_id, s)]
@@ -106,9 +105,6 @@ def recent_sends(seller_id: str, plan_id: str, now_ms: int, per_days: int) -> Co
 
 def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
     """Write the plan's snapshot (skip rows, chunks, figures); returns the chunk count."""
-    from chalicelib.services import audiences, shop_settings
-    from chalicelib.store import customers
-
     seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
     audience = plan.audience or {}
     ids = audience_ids(seller_id, audience, now)
@@ -116,7 +112,7 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
     if audience.get("tags"):
         keep = audiences.compile_rule(seller_id, {"tags": audience["tags"]}, now)
         items = {cid: item for cid, item in items.items() if keep(item)}
-    shop = shop_settings.get(seller_id)
+    shop = shop_settings_store.in_force(seller_id)
     marketing = plan.kind in rules.MARKETING_KINDS
     cap = (shop.frequency_cap.max_messages, shop.frequency_cap.per_days) \
         if shop.frequency_cap and marketing else None

@@ -25,7 +25,8 @@ from chalicelib.delivery.chunks import Fact, send_facts
 from chalicelib.domain import aggregates, attribution
 from chalicelib.domain import delivery as rules
 from chalicelib.logs import get_logger, log
-from chalicelib.store import deliveries, plan_stats
+from chalicelib.store import customers, deliveries, plan_stats
+from chalicelib.store import shop_settings as shop_settings_store
 
 logger = get_logger("delivery.engagement")
 
@@ -121,10 +122,7 @@ def fold_early(chunk: deliveries.ChunkItem) -> tuple[list[Fact], list[deliveries
 
 def _order_candidates(seller_id: str, orders: list[dict]) -> dict[str, list[str]]:
     """Per order event: the plans that may take credit, best first (attribution.candidates)."""
-    from chalicelib.services import shop_settings
-    from chalicelib.store import customers
-
-    window = shop_settings.get(seller_id).attribution_window_days
+    window = shop_settings_store.in_force(seller_id).attribution_window_days
     items = customers.batch_get(seller_id, [o["customer_id"] for o in orders])
     out: dict[str, list[str]] = {}
     for order in orders:

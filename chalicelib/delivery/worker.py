@@ -30,14 +30,20 @@ from typing import Any
 
 from chalicelib import metrics
 from chalicelib.delivery import channels as chans
+from chalicelib.delivery import engagement
 from chalicelib.delivery.chunks import ChunkMessage, Fact, send_chunks, send_facts
 from chalicelib.domain import aggregates
 from chalicelib.domain import delivery as rules
+from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.templates import render, resolve_content
 from chalicelib.logs import get_logger, log
 from chalicelib.settings import settings
-from chalicelib.store import deliveries, plan_stats, plans
+from chalicelib.store import customers, deliveries, plan_stats, plans
+from chalicelib.store import products as product_store
 from chalicelib.store import secrets as secrets_store
+from chalicelib.store import shop_settings as shop_settings_store
+from chalicelib.store import vouchers as voucher_store
 
 logger = get_logger("delivery.worker")
 
@@ -158,8 +164,6 @@ def settle(chunk: deliveries.ChunkItem, now_ms: int) -> None:
     """Follow-up of a finished chunk; every step is idempotent, so it is simply redone when a
     finished chunk's message comes again (a crash after ``finish`` loses nothing). The rows
     are written before the parked engagement is read (see delivery/engagement.py)."""
-    from chalicelib.delivery import engagement
-
     seller_id, plan_id, number = chunk.seller_id, chunk.plan_id, int(chunk.chunk)
     outcomes = chunk.outcomes or []
     deliveries.put_rows(seller_id, plan_id, outcomes, chunk=number, sent_at=chunk.sent_at)
@@ -178,13 +182,8 @@ def settle(chunk: deliveries.ChunkItem, now_ms: int) -> None:
 
 def _context(plan: plans.PlanItem) -> dict[str, Any]:
     """What every recipient's message shares: texts, shop, products, voucher."""
-    from chalicelib.domain.templates import resolve_content
-    from chalicelib.services import shop_settings
-    from chalicelib.store import products as product_store
-    from chalicelib.store import vouchers as voucher_store
-
     seller_id = plan.seller_id
-    shop = shop_settings.get(seller_id)
+    shop = shop_settings_store.in_force(seller_id)
     products = product_store.get_products(seller_id, list(plan.product_ids or [])[:1])
     first = products.get(plan.product_ids[0]) if plan.product_ids else None
     voucher = None
@@ -198,8 +197,6 @@ def compose(plan: plans.PlanItem, ctx: dict[str, Any], customer_id: str, name: s
             language: str | None, channel: str, key: str, sent_at: int, test: bool = False
             ) -> chans.OutMessage:
     """One recipient's message in their language (else the shop's default)."""
-    from chalicelib.domain.templates import render
-
     voucher, shown, voucher_text = ctx["voucher"], None, ""
     if voucher is not None:
         # A private voucher is issued per recipient: its code is an HMAC of the delivery
@@ -223,8 +220,6 @@ class _Prepared:
     recipients skipped at send time."""
 
     def __init__(self, plan: plans.PlanItem, recipients: list[str], sent_at: int) -> None:
-        from chalicelib.store import customers
-
         ctx = _context(plan)
         self.private = ctx["voucher"] is not None and ctx["voucher"].kind == "private"
         items = customers.batch_get(plan.seller_id, recipients)
@@ -330,8 +325,6 @@ def cancelled_outcomes(plan: plans.PlanItem | None, recipients: list[str], sent_
 
 def send_test(seller_id: str, plan_id: str, customer_id: str, now: datetime) -> dict:
     """The plan's message to one customer, marked ``test``: no delivery row, no counter."""
-    from chalicelib.store import customers
-
     plan = plans.get(seller_id, plan_id)
     item = customers.get(seller_id, customer_id)
     if plan is None or item is None:
@@ -346,10 +339,4 @@ def send_test(seller_id: str, plan_id: str, customer_id: str, now: datetime) -> 
             "channel": channel, "status": rules.DELIVERED if failure is None else rules.FAILED,
             "reason": failure, "text": message.text, "locale": message.locale,
             "product_ids": message.product_ids, "voucher": message.voucher,
-            "button": message.button, "sent_at": _iso(now_ms), "test": True}
-
-
-def _iso(ms: int) -> str:
-    from datetime import UTC
-
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+            "button": message.button, "sent_at": iso(now_ms), "test": True}

@@ -30,6 +30,7 @@ import json
 from bisect import bisect_left, insort
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -276,6 +277,17 @@ def fit(agg: dict, limit: int) -> None:
 
 def to_ms(moment: Any) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def iso(moment: datetime | date | int | float | Decimal | None) -> str | None:
+    """The one way the service writes a moment: ISO 8601, UTC as ``Z``
+    (``2024-05-01T09:30:00Z``). Takes a datetime or date, or milliseconds since the epoch
+    as stored (int, or the Decimal DynamoDB returns); None stays None."""
+    if moment is None:
+        return None
+    if not isinstance(moment, date):
+        moment = datetime.fromtimestamp(float(moment) / 1000, UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 # ----- reading the aggregates -----------------------------------------------------------

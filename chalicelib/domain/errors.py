@@ -1,8 +1,11 @@
-"""Domain exceptions; the API maps each to one status of the error contract."""
+"""Domain exceptions; the API maps each to one status of the error contract (and a pydantic
+error to its ``details``)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from pydantic import ValidationError
 
 
 class DomainError(Exception):
@@ -54,3 +57,26 @@ class RateLimited(DomainError):
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, headers={"Retry-After": str(max(1, int(retry_after)))})
+
+
+def loc_path(loc: tuple) -> str:
+    """('events', 0, 'amount') -> 'events[0].amount'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def validation_details(exc: ValidationError, prefix: str = "") -> list[dict]:
+    """The error contract's ``details`` of a pydantic error: one entry per problem, each
+    naming its field by path (``events[0].amount``)."""
+    details = []
+    for err in exc.errors(include_url=False, include_context=False):
+        path = loc_path(tuple(err["loc"]))
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        details.append({"path": path, "message": err["msg"], "type": err["type"]})
+    return details

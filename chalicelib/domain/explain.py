@@ -11,11 +11,10 @@ a later mention of the same segment gives its outcome and ``explained_at``, that
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from chalicelib.domain.aggregates import DAY_MS
+from chalicelib.domain.aggregates import DAY_MS, iso
 from chalicelib.domain.compiler import Compiler, event_counter, order_amount
 from chalicelib.domain.profile import Profile
 
@@ -95,14 +94,10 @@ def attribute_value(name: str, p: Profile, now_ms: int) -> Any:
         return None if p.followed_ms is None else round((now_ms - p.followed_ms) / DAY_MS, 2)
     if name in ("first_order_at", "last_order_at"):
         ms = p.first_order_ms if name == "first_order_at" else p.last_order_ms
-        return None if ms is None else _iso(ms)
+        return None if ms is None else iso(ms)
     if name == "is_follower":
         return p.follows
     value = getattr(p, name)
     if isinstance(value, Decimal):
         return str(value.quantize(CENT, ROUND_HALF_UP))
     return value
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")

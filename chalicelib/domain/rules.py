@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.domain.events import CUSTOMER_EVENT_TYPES
 from chalicelib.domain.ids import ID_RULE, is_id
+from chalicelib.domain.reuse import find_cycle as find
 
 COMPOSITES = ("all", "any", "not")
 NODE_KEYS = ("all", "any", "not", "segment", "attr", "event", "tags", "tag_ids")
@@ -373,6 +374,4 @@ def references(rule: dict) -> set[str]:
 def find_cycle(start: set[str], rules: dict[str, dict], editing: str | None) -> list[str] | None:
     """A chain of segment ids from ``start`` back to ``editing`` (or any loop), else None.
     ``rules`` maps segment id -> its normalised rule; each rule is walked once (reuse.py)."""
-    from chalicelib.domain.reuse import find_cycle as find
-
     return find(start, lambda seg: references(rules.get(seg, {})), editing)

@@ -10,8 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from chalicelib.domain.aggregates import DAY_MS, order_rows
-from chalicelib.domain.customers import iso
+from chalicelib.domain.aggregates import DAY_MS, iso, order_rows
 
 # The fixed dimensions of the tagging guide, each with the colour a tag gets when none is given.
 DIMENSION_COLORS: dict[str, str] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chalicelib import audiences
 from chalicelib.domain import aggregates, builtins
 from chalicelib.domain.customers import (
     PROFILE_FIELDS,
@@ -15,15 +16,14 @@ from chalicelib.domain.customers import (
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.ids import ID_RULE
 from chalicelib.domain.versions import check_version
-from chalicelib.settings import settings
 from chalicelib.store import customers as repo
+from chalicelib.store import shop_settings as shop_settings_store
+from chalicelib.store import tags as tag_store
 from chalicelib.store.versioning import retry_on_conflict
 
 
 def tag_names_of(seller_id: str, items: list) -> dict[str, list[str]]:
     """customer_id -> tag names (tags are stored by id so a rename keeps assignments)."""
-    from chalicelib.store import tags as tag_store
-
     ids = {t for item in items for t in (item.tags or ())}
     names = tag_store.names_by_id(seller_id, ids) if ids else {}
     return {item.customer_id: [names[t] for t in (item.tags or ()) if t in names] for item in items}
@@ -49,11 +49,9 @@ def put(seller_id: str, customer_id: str, body: CustomerPut, now: datetime,
                       [{"path": "customer_id", "message": ID_RULE}])
     fields = body.model_dump(exclude_unset=True)
     if fields.get("phone"):
-        from chalicelib.services import shop_settings
-
         try:
             fields["phone"] = normalise_phone(fields["phone"],
-                                              shop_settings.get(seller_id).default_region)
+                                              shop_settings_store.in_force(seller_id).default_region)
         except ValueError as exc:
             raise Invalid(f"phone: {exc}", [{"path": "phone", "message": str(exc)}]) from None
     now_ms = aggregates.to_ms(now)
@@ -90,32 +88,9 @@ def list_page(seller_id: str, limit: int, cursor: dict | None, now: datetime,
               ) -> tuple[list[dict], dict | None]:
     """A page of customers, optionally filtered; the cursor is the last customer examined,
     so every match appears exactly once across pages."""
-    from chalicelib.services import audiences
-
     keep = audiences.customer_filter(seller_id, segment_id, tag, now)
-    shard, after = _resume_point(cursor)
-    found: list[repo.CustomerItem] = []
-    while True:
-        batch_size = limit if keep is None else max(limit * 2, 100)
-        items, resume = repo.page(seller_id, batch_size, shard, after)
-        for index, item in enumerate(items):
-            if keep is None or keep(item):
-                found.append(item)
-                if len(found) == limit:
-                    more = index < len(items) - 1 or resume is not None
-                    state = {"s": repo.shard_of(item.customer_id), "a": item.customer_id}
-                    return _render_all(seller_id, found, now), (state if more else None)
-        if resume is None:
-            return _render_all(seller_id, found, now), None
-        shard, after = resume
-
-
-def _resume_point(cursor: dict | None) -> tuple[int, str | None]:
-    shard, after = (cursor or {}).get("s", 0), (cursor or {}).get("a")
-    if (not isinstance(shard, int) or not 0 <= shard < settings().customer_shards
-            or not (after is None or (isinstance(after, str) and usable_customer_id(after)))):
-        raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
-    return shard, after
+    found, state = repo.matching_page(seller_id, limit, cursor, keep)
+    return _render_all(seller_id, found, now), state
 
 
 def _render_all(seller_id: str, items: list[repo.CustomerItem], now: datetime) -> list[dict]:

@@ -20,9 +20,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib import metrics
-from chalicelib.api.routing import validation_details
 from chalicelib.domain import aggregates
-from chalicelib.domain.errors import Invalid, TooLarge
+from chalicelib.domain.errors import Invalid, TooLarge, validation_details
 from chalicelib.domain.events import EVENT_ADAPTER, MAX_BATCH, SHOP_EVENT_TYPES, check_timing
 from chalicelib.services import reactions
 from chalicelib.settings import settings

@@ -13,12 +13,13 @@ import uuid
 from datetime import datetime
 
 from chalicelib.domain import aggregates, importer
-from chalicelib.domain.customers import iso
+from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import Invalid, NotFound, RateLimited
 from chalicelib.logs import get_logger, log
 from chalicelib.services import tags as tag_service
 from chalicelib.store import customers as repo
 from chalicelib.store import imports as import_store
+from chalicelib.store import shop_settings as shop_settings_store
 from chalicelib.store import tags as tag_store
 
 logger = get_logger("imports")
@@ -29,10 +30,8 @@ SCAN_BUDGET = 10_000
 
 def _shop_region(seller_id: str) -> str | None:
     """The shop's default region from its settings, if the settings say one."""
-    from chalicelib.services import shop_settings
-
     try:
-        return importer.check_region(getattr(shop_settings.get(seller_id), "default_region", None))
+        return importer.check_region(getattr(shop_settings_store.in_force(seller_id), "default_region", None))
     except Invalid:   # a region the phone library does not know: treat as none
         return None
 

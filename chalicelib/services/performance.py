@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain import delivery as rules
+from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import Invalid, NotFound
-from chalicelib.store import deliveries, plan_stats, plans
+from chalicelib.store import customers, deliveries, inbox, plan_stats, plans
 
 COUNTERS = ("delivered", "failed", "read", "clicked", "replied", "unsubscribed", "orders",
             "vouchers_claimed", "vouchers_redeemed")
@@ -27,12 +27,6 @@ def _cursor_key(cursor: dict | None, name: str) -> str | None:
     if value is not None and not (isinstance(value, str) and value):
         raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
     return value
-
-
-def _iso(ms: int | Decimal | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
 def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
@@ -68,7 +62,7 @@ def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int
         if row.reason:
             item["reason"] = row.reason
         if row.sent_at is not None and row.status != rules.SKIPPED:
-            item["sent_at"] = _iso(row.sent_at)
+            item["sent_at"] = iso(row.sent_at)
         if row.variant:
             item["variant"] = row.variant
         items.append(item)
@@ -78,12 +72,10 @@ def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int
 def inbox_page(seller_id: str, customer_id: str, limit: int, cursor: dict | None
                ) -> tuple[list[dict], dict | None]:
     """GET /v1/customers/{id}/inbox: what the local chat channel delivered, newest first."""
-    from chalicelib.store import customers, inbox
-
     if customers.get(seller_id, customer_id) is None:
         raise NotFound(f"customer '{customer_id}' not found")
     items, before = inbox.page(seller_id, customer_id, limit, _cursor_key(cursor, "b"))
     return [{"message_id": i.message_id, "plan_id": i.plan_id, "text": i.text, "locale": i.locale,
              "product_ids": list(i.product_ids or []), "voucher": i.voucher, "button": i.button,
-             "sent_at": _iso(i.sent_at), "test": bool(i.test)} for i in items], \
+             "sent_at": iso(i.sent_at), "test": bool(i.test)} for i in items], \
         ({"b": before} if before else None)

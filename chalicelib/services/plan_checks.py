@@ -6,11 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib import audiences
 from chalicelib.domain import plans as rules
 from chalicelib.domain import templates, vouchers
 from chalicelib.domain.aggregates import to_ms
 from chalicelib.domain.errors import Invalid
 from chalicelib.domain.shop_settings import ShopSettings
+from chalicelib.services import vouchers as voucher_service
+from chalicelib.store import products as product_store
+from chalicelib.store import vouchers as voucher_store
 
 
 def _has_locale(text: dict[str, str], locale: str) -> bool:
@@ -19,8 +23,6 @@ def _has_locale(text: dict[str, str], locale: str) -> bool:
 
 
 def _audience_problems(seller_id: str, audience: dict[str, Any]) -> list[dict]:
-    from chalicelib.services import audiences
-
     problems = []
     for field in ("segment_ids", "exclude_segment_ids"):
         for index, segment_id in enumerate(audience.get(field) or []):
@@ -49,9 +51,6 @@ def _content_problems(content: dict[str, Any], default_locale: str) -> list[dict
 
 def _voucher_problems(seller_id: str, plan: dict[str, Any], send_time: datetime,
                       sending: bool) -> list[dict]:
-    from chalicelib.services import vouchers as voucher_service
-    from chalicelib.store import vouchers as voucher_store
-
     choice = plan.get("voucher")
     if not choice or choice.get("mode") != "chosen":
         return []
@@ -69,8 +68,6 @@ def _voucher_problems(seller_id: str, plan: dict[str, Any], send_time: datetime,
 
 
 def _product_problems(seller_id: str, product_ids: list[str]) -> list[dict]:
-    from chalicelib.store import products as product_store
-
     if not product_ids:
         return []
     found = product_store.get_products(seller_id, product_ids)

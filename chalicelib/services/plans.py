@@ -9,17 +9,20 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.delivery import dispatch, scheduling, worker
 from chalicelib.domain import aggregates
 from chalicelib.domain import plans as rules
-from chalicelib.domain.aggregates import to_ms
-from chalicelib.domain.customers import iso
+from chalicelib.domain.aggregates import iso, to_ms
 from chalicelib.domain.errors import Conflict, Invalid, NotFound, RateLimited
 from chalicelib.domain.plans import PlanCreate, PlanPatch
 from chalicelib.domain.shop_settings import ShopSettings
 from chalicelib.domain.versions import check_version
 from chalicelib.logs import get_logger, log
-from chalicelib.services import plan_checks
+from chalicelib.services import plan_checks, tags
+from chalicelib.store import customers, plan_history
+from chalicelib.store import imports as rate_slots  # the rolling-hour slots
 from chalicelib.store import plans as repo
+from chalicelib.store import shop_settings as shop_settings_store
 from chalicelib.store.versioning import retry_on_conflict
 
 logger = get_logger("plans")
@@ -69,9 +72,7 @@ def _plain(value: Any) -> Any:
 
 
 def _settings(seller_id: str) -> ShopSettings:
-    from chalicelib.services import shop_settings
-
-    return shop_settings.get(seller_id)
+    return shop_settings_store.in_force(seller_id)
 
 
 def _get(seller_id: str, plan_id: str) -> repo.PlanItem:
@@ -123,8 +124,6 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
 def _start(item: repo.PlanItem, status: str, when: datetime | None, warnings: list[str],
            now: datetime) -> dict[str, Any]:
     """draft -> scheduled (a one-time schedule) or in_progress (dispatch now)."""
-    from chalicelib.delivery import dispatch, scheduling
-
     seller_id, plan_id, now_ms = item.seller_id, item.plan_id, to_ms(now)
     if status == "scheduled":
         # Schedule before the status moves: a crash in between leaves a schedule whose
@@ -147,8 +146,6 @@ def _start(item: repo.PlanItem, status: str, when: datetime | None, warnings: li
             raise
     names = rules.tag_names((item.audience or {}).get("tags"))
     if names:
-        from chalicelib.services import tags
-
         tags.record_usage(seller_id, names, now)
     log(logger, "plan sent", seller_id=seller_id, plan_id=plan_id, status=status,
         send_at=when.isoformat() if when else None)
@@ -169,8 +166,6 @@ def send(seller_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
 
 def cancel(seller_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
     """Store the cancel (workers check it per chunk), then delete any pending schedule."""
-    from chalicelib.delivery import scheduling
-
     item = _get(seller_id, plan_id)
     rules.check_action(item.kind, item.status, "cancel")
     now_ms = to_ms(now)
@@ -244,10 +239,6 @@ def test_send(seller_id: str, plan_id: str, customer_id: str, actor: str, now: d
     A customer who blocked or unsubscribed -> 409; more than ``TEST_SENDS_PER_HOUR`` per plan
     in a rolling hour -> 429 with Retry-After. Refused ones take no slot; every one that got
     this far (sent or refused) is written to the plan's history with the actor."""
-    from chalicelib.delivery import worker
-    from chalicelib.store import customers, plan_history
-    from chalicelib.store import imports as rate_slots  # the rolling-hour slots
-
     item = _get(seller_id, plan_id)
     rules.check_action(item.kind, item.status, "test_send")
     if not item.content:
@@ -288,8 +279,6 @@ def test_send(seller_id: str, plan_id: str, customer_id: str, actor: str, now: d
 def history(seller_id: str, plan_id: str, limit: int, before: str | None
             ) -> tuple[list[dict[str, Any]], str | None]:
     """GET /v1/plans/{plan_id}/history: the plan's history entries, newest first."""
-    from chalicelib.store import plan_history
-
     _get(seller_id, plan_id)
     rows, nxt = plan_history.page(seller_id, plan_id, limit, before)
     return [{**row, "at": iso(row["at"])} for row in rows], nxt

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.domain import aggregates
-from chalicelib.domain.customers import iso
+from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.vouchers import ProductPut
 from chalicelib.store import products as repo

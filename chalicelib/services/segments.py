@@ -7,16 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain import aggregates, builtins, rules
-from chalicelib.domain.errors import Conflict, NotFound, PreconditionFailed
-from chalicelib.logs import get_logger, log
-from chalicelib.services.audiences import (
+from chalicelib.audiences import (
     MAX_ID,
     Catalogue,
     display_form,
     stored_form,
     validate_rule,
 )
+from chalicelib.domain import aggregates, builtins, rules
+from chalicelib.domain.aggregates import iso
+from chalicelib.domain.errors import Conflict, NotFound, PreconditionFailed
+from chalicelib.logs import get_logger, log
 from chalicelib.store import segments as store
 from chalicelib.store.versioning import retry_on_conflict
 
@@ -37,8 +38,6 @@ def builtin_view(segment_id: str) -> dict:
 
 
 def custom_view(item: store.SegmentItem, tag_names: dict[str, str]) -> dict:
-    from chalicelib.domain.customers import iso
-
     return {"segment_id": item.segment_id, "name": item.name,
             "rule": display_form(item.rule, tag_names), "builtin": False,
             "version": int(item.version), "warnings": list(item.warnings or []),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.domain import aggregates
-from chalicelib.domain.shop_settings import SettingsPut, ShopSettings, defaults, from_put
+from chalicelib.domain.shop_settings import SettingsPut, ShopSettings, from_put
 from chalicelib.domain.versions import check_version
 from chalicelib.store import shop_settings as repo
 from chalicelib.store.versioning import retry_on_conflict
@@ -13,10 +13,7 @@ from chalicelib.store.versioning import retry_on_conflict
 
 def get(seller_id: str) -> ShopSettings:
     """The settings in force for a shop; every field has a default."""
-    item = repo.get(seller_id)
-    if item is None:
-        return defaults(seller_id)
-    return ShopSettings(**{**item.doc, "version": item.version})
+    return repo.in_force(seller_id)
 
 
 def put(seller_id: str, body: SettingsPut, expected_version: int | None, actor: str,

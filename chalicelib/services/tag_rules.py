@@ -12,14 +12,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from chalicelib import audiences
 from chalicelib.domain import aggregates
 from chalicelib.domain import tag_rules as domain
-from chalicelib.domain.customers import iso
+from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import DomainError, Invalid, NotFound
 from chalicelib.logs import get_logger, log
 from chalicelib.services import tags as tag_service
 from chalicelib.settings import settings
 from chalicelib.store import customers as repo
+from chalicelib.store import queues
 from chalicelib.store import tag_rules as store
 from chalicelib.store import tags as tag_store
 
@@ -27,8 +29,6 @@ logger = get_logger("tag_rules")
 
 
 def view(rule: store.TagRuleItem, names: dict[str, str]) -> dict:
-    from chalicelib.services import audiences
-
     condition = rule.condition
     if condition is not None:
         condition = audiences.display_form(condition, names)
@@ -43,8 +43,6 @@ def create(seller_id: str, body: domain.TagRuleCreate, actor: str, now: datetime
            rule_id: str | None = None) -> dict:
     """POST /v1/tag-rules: tag names and the condition are checked now (400 naming them).
     ``rule_id`` is for fixed ids (the demo shop); the API always makes a new one."""
-    from chalicelib.services import audiences
-
     add, remove, names = tag_service.resolve(seller_id, body.add, body.remove)
     condition = body.condition
     if condition is not None:
@@ -96,8 +94,6 @@ def _compiled(seller_id: str, rules: list[store.TagRuleItem], now: datetime
               ) -> dict[str, Callable[[repo.CustomerItem], bool]]:
     """rule_id -> condition predicate. A rule whose condition no longer compiles (a segment or
     tag it names was deleted) is left out and logged, so it cannot block the queue."""
-    from chalicelib.services import audiences
-
     out: dict[str, Callable[[repo.CustomerItem], bool]] = {}
     for rule in rules:
         if rule.condition is None:
@@ -198,8 +194,6 @@ def queue_daily(now: datetime, sellers: list[str] | None = None) -> dict:
     """The scheduled job: one message per seller with daily rules (from the index, not a scan)
     on the daily queue, so each seller runs in its own invocation and a large or failing
     seller delays nobody else. ``sellers`` narrows it (the local jobs runner)."""
-    from chalicelib.store import queues
-
     day = now.astimezone(UTC).date().isoformat()
     ids = store.sellers_with_daily_rules() if sellers is None else sellers
     queues.send_batch("daily", [domain.DailyRunMessage(seller_id=s, day=day).model_dump()

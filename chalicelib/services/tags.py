@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
+from chalicelib import audiences
 from chalicelib.domain import aggregates
 from chalicelib.domain import tags as domain
-from chalicelib.domain.customers import iso
+from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from chalicelib.logs import get_logger, log
 from chalicelib.store import customers as repo
@@ -240,8 +241,6 @@ def change_customer(seller_id: str, customer_id: str, body: domain.TagChange, ac
 
 def bulk(seller_id: str, body: domain.BulkChange, actor: str, now: datetime) -> dict:
     """POST /v1/tags/bulk: {matched, updated} (updated: customers whose tags changed)."""
-    from chalicelib.services import audiences
-
     add, remove, names = resolve(seller_id, body.add, body.remove)
     rule, _ = audiences.validate_rule(seller_id, body.filter, path="filter")
     matches = audiences.compile_rule(seller_id, rule, now)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from chalicelib import audiences
 from chalicelib.domain import aggregates, vouchers
-from chalicelib.domain.customers import iso
+from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.vouchers import VoucherCreate
 from chalicelib.store import secrets as secrets_store
@@ -40,8 +41,6 @@ def shop_code(voucher_id: str) -> str:
 
 
 def create_voucher(seller_id: str, body: VoucherCreate, actor: str, now: datetime) -> dict:
-    from chalicelib.services import audiences
-
     now_ms = aggregates.to_ms(now)
     if body.valid_until is not None and body.valid_until <= now:
         raise Invalid("voucher would already be expired",

@@ -17,6 +17,8 @@ def client(service: str) -> Any:
         return found
     with _lock:
         if service not in _clients:
+            # On first use: app.py imports this module (api.auth -> store.secrets) and boto3
+            # would add ~110 ms, the whole of the cold-import budget's unit, to it.
             import boto3
             from botocore.config import Config
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,18 +14,21 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
+from chalicelib.domain.errors import Invalid
+from chalicelib.domain.ids import is_id
+from chalicelib.settings import settings
 from chalicelib.store.base import (  # noqa: F401  (shard_of is part of this API)
     BaseModel,
     customer_pk,
+    get_or_none,
     is_conditional_failure,
     meta,
     shard_of,
     shard_pks,
 )
-from chalicelib.store.versioning import VersionConflict
+from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 
 class ByPhone(GlobalSecondaryIndex):
@@ -70,11 +73,7 @@ def new_item(seller_id: str, customer_id: str, now_ms: int) -> CustomerItem:
 
 
 def get(seller_id: str, customer_id: str) -> CustomerItem | None:
-    try:
-        return CustomerItem.get(customer_pk(seller_id, customer_id), customer_id,
-                                consistent_read=True)
-    except CustomerItem.DoesNotExist:
-        return None
+    return get_or_none(CustomerItem, customer_pk(seller_id, customer_id), customer_id)
 
 
 def batch_get(seller_id: str, customer_ids: list[str]) -> dict[str, CustomerItem]:
@@ -84,12 +83,7 @@ def batch_get(seller_id: str, customer_ids: list[str]) -> dict[str, CustomerItem
 
 def save(item: CustomerItem) -> None:
     """Conditional write on ``version``; raises VersionConflict when the item moved on."""
-    try:
-        item.save()
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            raise VersionConflict(item.customer_id) from exc
-        raise
+    conditional_save(item, item.customer_id)
 
 
 def by_phone(seller_id: str, phone: str) -> CustomerItem | None:
@@ -114,6 +108,41 @@ def page(seller_id: str, limit: int, shard: int = 0, after: str | None = None
             continue
         return items, (shard, items[-1].customer_id)
     return items, None
+
+
+def matching_page(seller_id: str, limit: int, cursor: dict | None,
+                  keep: Callable[[CustomerItem], bool] | None = None
+                  ) -> tuple[list[CustomerItem], dict | None]:
+    """A page of the seller's customers that ``keep`` accepts (every one without it), in
+    (shard, customer id) order, and the cursor of the next page (None after the last). The
+    cursor is the last customer returned, so every match appears exactly once across pages;
+    one that is not a cursor of this scan is a 400."""
+    shard, after = resume_point(cursor)
+    found: list[CustomerItem] = []
+    while True:
+        # A filter passes only some of what is read: read ahead rather than one item a call.
+        items, resume = page(seller_id, limit if keep is None else max(limit * 2, 200),
+                             shard, after)
+        for index, item in enumerate(items):
+            if keep is None or keep(item):
+                found.append(item)
+                if len(found) == limit:
+                    more = index < len(items) - 1 or resume is not None
+                    return found, ({"s": shard_of(item.customer_id), "a": item.customer_id}
+                                   if more else None)
+        if resume is None:
+            return found, None
+        shard, after = resume
+
+
+def resume_point(cursor: dict | None) -> tuple[int, str | None]:
+    """(shard, last customer id) of a ``matching_page`` cursor; anything else is a 400."""
+    shard, after = (cursor or {}).get("s", 0), (cursor or {}).get("a")
+    if (not isinstance(shard, int) or isinstance(shard, bool)
+            or not 0 <= shard < settings().customer_shards
+            or not (after is None or is_id(after))):
+        raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
+    return shard, after
 
 
 def scan_seller(seller_id: str, workers: int | None = None) -> Iterator[CustomerItem]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
@@ -27,11 +28,10 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.store.aws import client
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta, sorted_page
 
 EARLY_FACT_DAYS = 30  # outlives a chunk message's 14 days in a DLQ before a redrive
 BATCH_WRITE = 25     # the AWS cap per BatchWriteItem (moto accepts more; AWS does not)
@@ -132,22 +132,13 @@ def put_chunks(chunks: list[ChunkItem]) -> None:
 
 
 def get_chunk(seller_id: str, plan_id: str, number: int) -> ChunkItem | None:
-    try:
-        return ChunkItem.get(plan_pk(seller_id, plan_id), number, consistent_read=True)
-    except ChunkItem.DoesNotExist:
-        return None
+    return get_or_none(ChunkItem, plan_pk(seller_id, plan_id), number)
 
 
 def _guarded_update(chunk: ChunkItem, actions: list[Any]) -> bool:
     """One UpdateItem conditioned on the version read (PynamoDB adds the condition and bumps
     the version); False when someone else changed the chunk since."""
-    try:
-        chunk.update(actions=actions)
-        return True
-    except UpdateError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
+    return landed(lambda: chunk.update(actions=actions))
 
 
 def claim(chunk: ChunkItem, now_ms: int, lease_ms: int) -> bool:
@@ -217,18 +208,8 @@ def get_rows(seller_id: str, plan_customer: list[tuple[str, str]]) -> dict[tuple
 def rows_page(seller_id: str, plan_id: str, status: str | None, limit: int,
               after: str | None) -> tuple[list[DeliveryRow], str | None]:
     """Rows in customer id order, optionally of one status; returns the id to continue after."""
-    cond = DeliveryRow.customer_id > after if after else None
-    filt = DeliveryRow.status == status if status else None
-    found: list[DeliveryRow] = []
-    query = DeliveryRow.query(plan_pk(seller_id, plan_id), range_key_condition=cond,
-                              filter_condition=filt, consistent_read=True, page_size=limit + 1)
-    for row in query:
-        found.append(row)
-        if len(found) > limit:
-            break
-    more = len(found) > limit
-    found = found[:limit]
-    return found, (found[-1].customer_id if more else None)
+    return sorted_page(DeliveryRow, plan_pk(seller_id, plan_id), limit, after,
+                       filter_condition=DeliveryRow.status == status if status else None)
 
 
 def row_ids(seller_id: str, plan_id: str) -> set[str]:
@@ -248,8 +229,6 @@ def delete_rows(seller_id: str, plan_id: str, customer_ids: set[str]) -> None:
 def park(seller_id: str, facts: list[tuple[str, str, str, dict]], now_ms: int) -> None:
     """Park (plan_id, customer_id, key, add) facts until their delivery rows land. Rewriting
     one is harmless: its key is what makes it count once."""
-    from datetime import UTC, datetime, timedelta
-
     expires = datetime.fromtimestamp(now_ms / 1000, UTC) + timedelta(days=EARLY_FACT_DAYS)
     batch_put(EarlyFact, [EarlyFact(pk=plan_pk(seller_id, plan_id), key=key, customer_id=cid,
                                     add=add, expires=expires)

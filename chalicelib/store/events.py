@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
@@ -9,9 +11,8 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import PutError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, landed, meta
 
 
 class EventSeen(BaseModel):
@@ -49,8 +50,6 @@ def seen(seller_id: str, event_ids: list[str]) -> set[str]:
 def mark_seen(seller_id: str, pairs: list[tuple[str, str | None]], expires_at: int,
               published: bool = True) -> None:
     """Remember applied event ids; BatchWrite retries unprocessed items itself."""
-    from datetime import UTC, datetime
-
     expiry = datetime.fromtimestamp(expires_at, UTC)
     with EventSeen.batch_write() as batch:
         for event_id, customer_id in pairs:
@@ -62,13 +61,7 @@ def put_shop_event(seller_id: str, event_id: str, etype: str, occurred_ms: int, 
     """Store a shop-level event once; False when it was already stored."""
     item = ShopEvent(seller_id=seller_id, sk=f"{etype}#{occurred_ms:015d}#{event_id}", type=etype,
                      occurred_at=occurred_ms, data=data)
-    try:
-        item.save(condition=ShopEvent.sk.does_not_exist())
-        return True
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
+    return landed(lambda: item.save(condition=ShopEvent.sk.does_not_exist()))
 
 
 def shop_events(seller_id: str, etype: str, since_ms: int = 0) -> list[ShopEvent]:

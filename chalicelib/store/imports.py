@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import zlib
+from functools import partial
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta
 
 
 class ImportItem(BaseModel):
@@ -35,24 +35,18 @@ def take_slot(seller_id: str, limit: str, slots: int, window_ms: int, now_ms: in
     """Take a free slot for ``window_ms``: its number, or None when every slot is taken (then
     ``wait_ms`` says when the first frees up)."""
     for slot in range(slots):
-        try:
-            RateSlot(key=f"{seller_id}#{limit}#{slot}", until=now_ms + window_ms).save(
-                condition=RateSlot.key.does_not_exist() | (RateSlot.until <= now_ms))
+        item = RateSlot(key=f"{seller_id}#{limit}#{slot}", until=now_ms + window_ms)
+        if landed(partial(item.save,
+                          condition=RateSlot.key.does_not_exist() | (RateSlot.until <= now_ms))):
             return slot
-        except PutError as exc:
-            if not is_conditional_failure(exc):
-                raise
     return None
 
 
 def release_slot(seller_id: str, limit: str, slot: int, until: int) -> None:
     """Give back a slot taken with ``until`` (the work it was taken for did not happen);
     a slot retaken by someone else since is left alone."""
-    try:
-        RateSlot(key=f"{seller_id}#{limit}#{slot}").delete(condition=RateSlot.until == until)
-    except DeleteError as exc:
-        if not is_conditional_failure(exc):
-            raise
+    landed(lambda: RateSlot(key=f"{seller_id}#{limit}#{slot}").delete(
+        condition=RateSlot.until == until))
 
 
 def wait_ms(seller_id: str, limit: str, slots: int, now_ms: int) -> int:
@@ -70,9 +64,8 @@ def save_import(seller_id: str, import_id: str, now_ms: int, actor: str, status:
 
 def get_import(seller_id: str, import_id: str) -> tuple[str, dict | None] | None:
     """(status, report) or None."""
-    try:
-        item = ImportItem.get(seller_id, import_id, consistent_read=True)
-    except ImportItem.DoesNotExist:
+    item = get_or_none(ImportItem, seller_id, import_id)
+    if item is None:
         return None
     report = json.loads(zlib.decompress(item.report)) if item.report else None
     return item.status, report

@@ -15,7 +15,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 
-from chalicelib.store.base import BaseModel, meta
+from chalicelib.store.base import BaseModel, meta, sorted_page
 from chalicelib.store.deliveries import batch_put
 
 
@@ -51,9 +51,5 @@ def put_messages(items: list[InboxItem]) -> None:
 def page(seller_id: str, customer_id: str, limit: int, before: str | None
          ) -> tuple[list[InboxItem], str | None]:
     """Newest first; returns the sort key to continue before."""
-    cond = InboxItem.sk < before if before else None
-    items = list(InboxItem.query(inbox_pk(seller_id, customer_id), range_key_condition=cond,
-                                 scan_index_forward=False, limit=limit + 1, consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1].sk if more else None)
+    return sorted_page(InboxItem, inbox_pk(seller_id, customer_id), limit, before,
+                       newest_first=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 
-from chalicelib.store.base import BaseModel, meta
+from chalicelib.store.base import BaseModel, meta, sorted_page
 from chalicelib.store.deliveries import plan_pk
 
 # Orders entries this process writes in the same millisecond; across processes the random
@@ -48,13 +48,8 @@ def record(seller_id: str, plan_id: str, at_ms: int, actor: str, action: str, ou
 def page(seller_id: str, plan_id: str, limit: int, before: str | None
          ) -> tuple[list[dict[str, Any]], str | None]:
     """Entries newest first; ``before`` is the sort key the previous page ended at."""
-    cond = PlanHistoryItem.sk < before if before else None
-    items = list(PlanHistoryItem.query(plan_pk(seller_id, plan_id), range_key_condition=cond,
-                                       limit=limit + 1, scan_index_forward=False,
-                                       consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    rows = [{"at": int(i.at), "actor": i.actor, "action": i.action, "outcome": i.outcome,
+    items, nxt = sorted_page(PlanHistoryItem, plan_pk(seller_id, plan_id), limit, before,
+                             newest_first=True)
+    return [{"at": int(i.at), "actor": i.actor, "action": i.action, "outcome": i.outcome,
              "customer_id": i.customer_id, "reason": i.reason, "message_id": i.message_id}
-            for i in items]
-    return rows, (items[-1].sk if more else None)
+            for i in items], nxt

@@ -8,6 +8,7 @@ sending since before a cutoff with one Query, however many plans the table holds
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pynamodb.attributes import (
@@ -17,11 +18,10 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
-from chalicelib.store.versioning import VersionConflict
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta, sorted_page
+from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 IN_PROGRESS = "in_progress"
 
@@ -67,10 +67,7 @@ class PlanItem(BaseModel):
 
 
 def get(seller_id: str, plan_id: str) -> PlanItem | None:
-    try:
-        return PlanItem.get(seller_id, plan_id, consistent_read=True)
-    except PlanItem.DoesNotExist:
-        return None
+    return get_or_none(PlanItem, seller_id, plan_id)
 
 
 def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
@@ -82,22 +79,16 @@ def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
     actions = [PlanItem.status.set(to)]   # PynamoDB increments version itself
     actions += [getattr(PlanItem, name).set(value) for name, value in fields.items()]
     actions += _sweep_index(to, fields)
-    try:
-        plan.update(actions=actions, add_version_condition=False,
-                    condition=PlanItem.status.is_in(*allowed_from) & PlanItem.plan_id.exists())
-    except UpdateError as exc:
-        if is_conditional_failure(exc):
-            return None
-        raise
-    return plan
+    moved = landed(lambda: plan.update(
+        actions=actions, add_version_condition=False,
+        condition=PlanItem.status.is_in(*allowed_from) & PlanItem.plan_id.exists()))
+    return plan if moved else None
 
 
 def _sweep_index(to: str, fields: dict[str, Any]) -> list[Any]:
     """Enter or leave the sparse ``by_in_progress`` index with the status."""
     if to != IN_PROGRESS:
         return [PlanItem.sweep.remove(), PlanItem.in_progress_since.remove()]
-    import time
-
     since = fields.get("dispatched_at") or fields.get("updated_at") or int(time.time() * 1000)
     return [PlanItem.sweep.set(IN_PROGRESS), PlanItem.in_progress_since.set(since)]
 
@@ -116,25 +107,14 @@ def create(item: PlanItem) -> None:
 
 def save(item: PlanItem) -> None:
     """Conditional on ``version`` (PynamoDB adds it); VersionConflict when stale."""
-    try:
-        item.save()
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            raise VersionConflict(item.plan_id) from exc
-        raise
+    conditional_save(item, item.plan_id)
 
 
 def delete_if(seller_id: str, plan_id: str, statuses: set[str] | frozenset[str]) -> bool:
     """Delete a plan only while its status is one of ``statuses`` (so a concurrent send can
     never be deleted from under its workers); False when it is not."""
-    try:
-        PlanItem(seller_id=seller_id, plan_id=plan_id).delete(
-            condition=PlanItem.status.is_in(*statuses), add_version_condition=False)
-    except DeleteError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
-    return True
+    return landed(lambda: PlanItem(seller_id=seller_id, plan_id=plan_id).delete(
+        condition=PlanItem.status.is_in(*statuses), add_version_condition=False))
 
 
 def page(seller_id: str, limit: int, before: str | None, kind: str | None = None,
@@ -147,9 +127,5 @@ def page(seller_id: str, limit: int, before: str | None, kind: str | None = None
     if status is not None:
         condition = (PlanItem.status == status) if condition is None else (
             condition & (PlanItem.status == status))
-    items = list(PlanItem.query(seller_id, range_key_condition=(PlanItem.plan_id < before)
-                                if before else None, filter_condition=condition,
-                                scan_index_forward=False, limit=limit + 1, consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1].plan_id if more else None)
+    return sorted_page(PlanItem, seller_id, limit, before, newest_first=True,
+                       filter_condition=condition)

@@ -7,10 +7,9 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import PutError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
-from chalicelib.store.versioning import VersionConflict
+from chalicelib.store.base import BaseModel, get_or_none, meta, sorted_page
+from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 
 class ProductItem(BaseModel):
@@ -28,10 +27,7 @@ class ProductItem(BaseModel):
 
 
 def get_product(seller_id: str, product_id: str) -> ProductItem | None:
-    try:
-        return ProductItem.get(seller_id, product_id, consistent_read=True)
-    except ProductItem.DoesNotExist:
-        return None
+    return get_or_none(ProductItem, seller_id, product_id)
 
 
 def get_products(seller_id: str, ids: list[str]) -> dict[str, ProductItem]:
@@ -43,19 +39,9 @@ def get_products(seller_id: str, ids: list[str]) -> dict[str, ProductItem]:
 
 
 def save_product(item: ProductItem) -> None:
-    try:
-        item.save()
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            raise VersionConflict(item.product_id) from exc
-        raise
+    conditional_save(item, item.product_id)
 
 
 def products_page(seller_id: str, limit: int, after: str | None) -> tuple[list[ProductItem], str | None]:
-    cond = ProductItem.product_id > after if after else None
-    items = list(ProductItem.query(seller_id, range_key_condition=cond, limit=limit + 1,
-                                   consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1].product_id if more else None)
+    return sorted_page(ProductItem, seller_id, limit, after)
 

@@ -17,11 +17,14 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import DeleteError, PutError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta, shard_pks
+from chalicelib.store.base import BaseModel, get_or_none, meta, shard_pks
 from chalicelib.store.customers import CustomerItem
-from chalicelib.store.versioning import VersionConflict
+from chalicelib.store.versioning import (  # noqa: F401  (store.VersionConflict)
+    VersionConflict,
+    conditional_delete,
+    conditional_save,
+)
 
 
 class SegmentItem(BaseModel):
@@ -39,10 +42,7 @@ class SegmentItem(BaseModel):
 
 
 def get(seller_id: str, segment_id: str) -> SegmentItem | None:
-    try:
-        return SegmentItem.get(seller_id, segment_id, consistent_read=True)
-    except SegmentItem.DoesNotExist:
-        return None
+    return get_or_none(SegmentItem, seller_id, segment_id)
 
 
 def all_segments(seller_id: str) -> list[SegmentItem]:
@@ -52,22 +52,12 @@ def all_segments(seller_id: str) -> list[SegmentItem]:
 
 def save(item: SegmentItem) -> None:
     """Create or update, conditional on ``version`` (a new item must not exist yet)."""
-    try:
-        item.save()
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            raise VersionConflict(item.segment_id) from exc
-        raise
+    conditional_save(item, item.segment_id)
 
 
 def delete(item: SegmentItem) -> None:
     """Delete the version that was read; VersionConflict when it moved on meanwhile."""
-    try:
-        item.delete()
-    except DeleteError as exc:
-        if is_conditional_failure(exc):
-            raise VersionConflict(item.segment_id) from exc
-        raise
+    conditional_delete(item, item.segment_id)
 
 
 # What a rule can read (profile.from_record); names and phones stay in the table.

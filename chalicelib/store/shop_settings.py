@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.exceptions import PutError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
-from chalicelib.store.versioning import VersionConflict
+from chalicelib.domain.shop_settings import ShopSettings, defaults
+from chalicelib.store.base import BaseModel, get_or_none, meta
+from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
 
 class SettingsItem(BaseModel):
@@ -19,17 +19,18 @@ class SettingsItem(BaseModel):
 
 
 def get(seller_id: str) -> SettingsItem | None:
-    try:
-        return SettingsItem.get(seller_id, consistent_read=True)
-    except SettingsItem.DoesNotExist:
-        return None
+    return get_or_none(SettingsItem, seller_id)
+
+
+def in_force(seller_id: str) -> ShopSettings:
+    """The settings in force for a shop (every field has a default until the shop sets it):
+    what the settings API shows and what delivery, attribution and imports go by."""
+    item = get(seller_id)
+    if item is None:
+        return defaults(seller_id)
+    return ShopSettings(**{**item.doc, "version": item.version})
 
 
 def save(item: SettingsItem) -> None:
     """Conditional on ``version`` (PynamoDB adds the condition); VersionConflict when stale."""
-    try:
-        item.save()
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            raise VersionConflict(item.seller_id) from exc
-        raise
+    conditional_save(item, item.seller_id)

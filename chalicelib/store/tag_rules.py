@@ -13,9 +13,8 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta
 
 DAILY = "daily"
 
@@ -47,10 +46,7 @@ def rules_of(seller_id: str) -> list[TagRuleItem]:
 
 
 def get(seller_id: str, rule_id: str) -> TagRuleItem | None:
-    try:
-        return TagRuleItem.get(seller_id, rule_id, consistent_read=True)
-    except TagRuleItem.DoesNotExist:
-        return None
+    return get_or_none(TagRuleItem, seller_id, rule_id)
 
 
 def save(rule: TagRuleItem) -> None:
@@ -60,11 +56,7 @@ def save(rule: TagRuleItem) -> None:
 
 
 def delete(rule: TagRuleItem) -> None:
-    try:
-        rule.delete(condition=TagRuleItem.rule_id.exists())
-    except DeleteError as exc:
-        if not is_conditional_failure(exc):
-            raise
+    landed(lambda: rule.delete(condition=TagRuleItem.rule_id.exists()))
     # The index entry stays: removing it when the last daily rule goes could race with a
     # new daily rule being created; a seller left without daily rules costs the job one query.
 
@@ -91,10 +83,7 @@ class DailyRunItem(BaseModel):
 
 
 def get_run(seller_id: str, day: str) -> DailyRunItem | None:
-    try:
-        return DailyRunItem.get(seller_id, day, consistent_read=True)
-    except DailyRunItem.DoesNotExist:
-        return None
+    return get_or_none(DailyRunItem, seller_id, day)
 
 
 def claim_run(seller_id: str, day: str, now_ms: int, lease_ms: int) -> DailyRunItem | None:
@@ -106,24 +95,12 @@ def claim_run(seller_id: str, day: str, now_ms: int, lease_ms: int) -> DailyRunI
                         + timedelta(days=RUN_KEPT_DAYS))
     free = DailyRunItem.seller_id.does_not_exist() | (
         (DailyRunItem.status == "running") & (DailyRunItem.lease_until < now_ms))
-    try:
-        item.save(condition=free)
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            return None
-        raise
-    return item
+    return item if landed(lambda: item.save(condition=free)) else None
 
 
 def _update_claimed(item: DailyRunItem, actions: list) -> bool:
-    try:
-        item.update(actions=actions, condition=(DailyRunItem.status == "running")
-                    & (DailyRunItem.lease_until == item.lease_until))
-    except UpdateError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
-    return True
+    return landed(lambda: item.update(actions=actions, condition=(DailyRunItem.status == "running")
+                                      & (DailyRunItem.lease_until == item.lease_until)))
 
 
 def finish_run(item: DailyRunItem, summary: dict) -> bool:

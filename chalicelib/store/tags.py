@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from functools import partial
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta, sorted_page
 from chalicelib.store.versioning import VersionConflict, retry_on_conflict
 
 
@@ -80,38 +80,20 @@ def names_by_id(seller_id: str, ids: set[str] | None = None) -> dict[str, str]:
 
 
 def get(seller_id: str, tag_id: str) -> TagItem | None:
-    try:
-        return TagItem.get(seller_id, tag_id, consistent_read=True)
-    except TagItem.DoesNotExist:
-        return None
+    return get_or_none(TagItem, seller_id, tag_id)
 
 
 def page(seller_id: str, limit: int, after: str | None) -> tuple[list[TagItem], str | None]:
-    cond = TagItem.tag_id > after if after else None
-    items = list(TagItem.query(seller_id, range_key_condition=cond, limit=limit + 1,
-                               consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1].tag_id if more and items else None)
+    return sorted_page(TagItem, seller_id, limit, after)
 
 
 def save(item: TagItem) -> bool:
     """Conditional on ``version``; False when the tag moved on (or was deleted) meanwhile."""
-    try:
-        item.save()
-        return True
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
+    return landed(item.save)
 
 
 def delete(item: TagItem) -> None:
-    try:
-        item.delete(add_version_condition=False)
-    except DeleteError as exc:
-        if not is_conditional_failure(exc):
-            raise
+    landed(lambda: item.delete(add_version_condition=False))
 
 
 # ----- name claims ------------------------------------------------------------------------
@@ -121,17 +103,12 @@ def claim_name(seller_id: str, norm: str, tag_id: str) -> None:
     left behind by a crash (its tag is gone) is taken over."""
 
     def attempt(_: int) -> None:
-        try:
-            TagNameClaim(seller_id=seller_id, norm=norm, tag_id=tag_id).save(
-                condition=TagNameClaim.norm.does_not_exist() | (TagNameClaim.tag_id == tag_id))
+        if landed(lambda: TagNameClaim(seller_id=seller_id, norm=norm, tag_id=tag_id).save(
+                condition=TagNameClaim.norm.does_not_exist() | (TagNameClaim.tag_id == tag_id))):
             return
-        except PutError as exc:
-            if not is_conditional_failure(exc):
-                raise
-        try:
-            holder = TagNameClaim.get(seller_id, norm, consistent_read=True)
-        except TagNameClaim.DoesNotExist:
-            raise VersionConflict(norm) from None      # released meanwhile: claim again
+        holder = get_or_none(TagNameClaim, seller_id, norm)
+        if holder is None:
+            raise VersionConflict(norm)      # released meanwhile: claim again
         if get(seller_id, holder.tag_id) is not None:
             raise Taken(holder.tag_id)
         release_name(seller_id, norm, holder.tag_id)   # left by a crash: free it, claim again
@@ -141,26 +118,19 @@ def claim_name(seller_id: str, norm: str, tag_id: str) -> None:
 
 
 def release_name(seller_id: str, norm: str, tag_id: str) -> None:
-    try:
-        TagNameClaim(seller_id=seller_id, norm=norm).delete(
-            condition=TagNameClaim.tag_id == tag_id)
-    except DeleteError as exc:
-        if not is_conditional_failure(exc):
-            raise
+    landed(lambda: TagNameClaim(seller_id=seller_id, norm=norm).delete(
+        condition=TagNameClaim.tag_id == tag_id))
 
 
 # ----- usage by plans ---------------------------------------------------------------------
 
 def mark_used(seller_id: str, tag_ids: list[str], now_ms: int) -> None:
     for tag_id in tag_ids:
-        try:   # only ever moves forward: a late, older report leaves a newer time alone
-            TagUsage(seller_id=seller_id, tag_id=tag_id).update(
-                actions=[TagUsage.last_used_at.set(now_ms)],
-                condition=TagUsage.last_used_at.does_not_exist()
-                | (TagUsage.last_used_at < now_ms))
-        except UpdateError as exc:
-            if not is_conditional_failure(exc):
-                raise
+        # Only ever moves forward: a late, older report leaves a newer time alone.
+        landed(partial(
+            TagUsage(seller_id=seller_id, tag_id=tag_id).update,
+            actions=[TagUsage.last_used_at.set(now_ms)],
+            condition=TagUsage.last_used_at.does_not_exist() | (TagUsage.last_used_at < now_ms)))
 
 
 def last_used(seller_id: str) -> dict[str, int]:
@@ -198,12 +168,7 @@ def write_audit(entries: list[TagAuditItem]) -> None:
 def audit_page(seller_id: str, limit: int, before: str | None
                ) -> tuple[list[dict[str, Any]], str | None]:
     """Entries newest first; ``before`` is the sort key the previous page ended at."""
-    cond = TagAuditItem.sk < before if before else None
-    items = list(TagAuditItem.query(seller_id, range_key_condition=cond, limit=limit + 1,
-                                    scan_index_forward=False, consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    rows = [{"at": int(i.at), "actor": i.actor, "action": i.action, "tag": i.tag,
+    items, nxt = sorted_page(TagAuditItem, seller_id, limit, before, newest_first=True)
+    return [{"at": int(i.at), "actor": i.actor, "action": i.action, "tag": i.tag,
              "tag_id": i.tag_id, "customer_id": i.customer_id, "reason": i.reason}
-            for i in items]
-    return rows, (items[-1].sk if more and items else None)
+            for i in items], nxt

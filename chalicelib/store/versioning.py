@@ -24,9 +24,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from chalicelib.domain.errors import KeptChanging, PreconditionFailed
+from chalicelib.store.base import landed
 
 T = TypeVar("T")
 
@@ -39,6 +40,20 @@ MAX_DELAY_S = 0.15
 
 class VersionConflict(Exception):
     """The item changed (or vanished) since it was read: a version-conditioned write lost."""
+
+
+def conditional_save(item: Any, key: str) -> None:
+    """``item.save()`` on a model with a ``VersionAttribute`` (PynamoDB conditions the write on
+    the version read; a new item must not exist yet): VersionConflict naming ``key`` when
+    the item moved on since it was read."""
+    if not landed(item.save):
+        raise VersionConflict(key)
+
+
+def conditional_delete(item: Any, key: str) -> None:
+    """``item.delete()`` of the version that was read: VersionConflict when it moved on."""
+    if not landed(item.delete):
+        raise VersionConflict(key)
 
 
 def backoff(attempt: int) -> float:

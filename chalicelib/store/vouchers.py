@@ -9,10 +9,10 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import BaseModel, is_conditional_failure, meta
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta, sorted_page
 
 
 class VoucherItem(BaseModel):
@@ -44,31 +44,17 @@ class VoucherClaimItem(BaseModel):
 
 
 def get_voucher(seller_id: str, voucher_id: str) -> VoucherItem | None:
-    try:
-        return VoucherItem.get(seller_id, voucher_id, consistent_read=True)
-    except VoucherItem.DoesNotExist:
-        return None
+    return get_or_none(VoucherItem, seller_id, voucher_id)
 
 
 def create_voucher(item: VoucherItem) -> bool:
     """Write a new voucher; False when that id exists already (a replayed create)."""
-    try:
-        item.save(condition=VoucherItem.voucher_id.does_not_exist())
-    except PutError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
-    return True
+    return landed(lambda: item.save(condition=VoucherItem.voucher_id.does_not_exist()))
 
 
 def vouchers_page(seller_id: str, limit: int, before: str | None) -> tuple[list[VoucherItem], str | None]:
     """Newest first (ids are time-ordered); returns the id to continue before."""
-    cond = VoucherItem.voucher_id < before if before else None
-    items = list(VoucherItem.query(seller_id, range_key_condition=cond, scan_index_forward=False,
-                                   limit=limit + 1, consistent_read=True))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1].voucher_id if more else None)
+    return sorted_page(VoucherItem, seller_id, limit, before, newest_first=True)
 
 
 def record_claim(seller_id: str, voucher_id: str, customer_id: str, at_ms: int) -> bool:

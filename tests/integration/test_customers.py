@@ -118,6 +118,21 @@ def test_ids_that_cannot_exist_are_400_not_500(api):
     assert r.status_code == 400 and r.json["error"]["details"][0]["path"] == "customer_id"
 
 
+# One scan serves the customer list and a segment's members (store.customers.matching_page),
+# so one check refuses the same forged cursors on both: a shard that is a bool, a last id
+# outside the id alphabet or longer than an id can be.
+@pytest.mark.parametrize("path", ["/v1/customers?", "/v1/customers?tag=vip&",
+                                  "/v1/segments/loyal/members?"])
+@pytest.mark.parametrize("state", [{"s": True}, {"s": 0, "a": "c1#x"}, {"s": 0, "a": "y" * 129},
+                                   {"s": 0, "a": ""}])
+def test_a_customer_scan_cursor_is_checked_alike_on_every_list(api, path, state):
+    from chalicelib.api.routing import encode_cursor
+
+    api.put("/v1/customers/c1", {"name": "A"})
+    r = api.get(f"{path}cursor={encode_cursor(state)}")
+    assert r.status_code == 400 and r.json["error"]["details"][0]["path"] == "cursor"
+
+
 @pytest.mark.parametrize("state", [{"s": "x"}, {"s": 99}, {"s": 0, "a": 5}, {"s": 0, "a": "y" * 500},
                                    {"s": -1}])
 def test_tampered_cursors_are_400(api, state):

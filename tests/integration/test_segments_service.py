@@ -18,7 +18,7 @@ def now() -> datetime:
 
 
 def test_validate_rule_normalises_warns_and_names_paths_under_the_prefix(api):
-    from chalicelib.services import audiences
+    from chalicelib import audiences
 
     rule, warnings = audiences.validate_rule(api.seller_id, {"attr": "total_paid", "op": "gte",
                                                             "value": 10})
@@ -32,7 +32,7 @@ def test_validate_rule_normalises_warns_and_names_paths_under_the_prefix(api):
 
 
 def test_compile_rule_and_matching_ids_read_every_shard(api):
-    from chalicelib.services import audiences
+    from chalicelib import audiences
     from chalicelib.store import customers as repo
     from chalicelib.store.base import shard_of
 
@@ -48,7 +48,7 @@ def test_compile_rule_and_matching_ids_read_every_shard(api):
 
 
 def test_segment_members_is_the_union_without_duplicates(api):
-    from chalicelib.services import audiences
+    from chalicelib import audiences
 
     add_customers(api, {"a": {"age": 20}, "b": {"age": 70}, "c": {}},
                   [{"event_id": "fa", "type": "followed", "customer_id": "a", "occurred_at": at(1)},

@@ -13,10 +13,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from chalicelib.domain import aggregates, builtins, reuse, rules
+from chalicelib.domain import explain as why
+from chalicelib.domain import insights as summary
 from chalicelib.domain.compiler import Compiler, Predicate
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.profile import Profile, from_record
 from chalicelib.domain.tags import norm_name
+from chalicelib.store import customers as repo
 from chalicelib.store import segments as segment_store
 from chalicelib.store import tags as tag_store
 from chalicelib.store.customers import CustomerItem
@@ -220,41 +223,14 @@ def members_page(seller_id: str, segment_id: str, limit: int, cursor: dict | Non
                  now: datetime) -> tuple[list[dict], dict | None]:
     """A page of a segment's members in (shard, customer id) order; the cursor is the last
     member returned, so every member appears exactly once across pages."""
-    from chalicelib.store import customers as repo
-
     cat = Catalogue(seller_id)
     keep = segment_predicate(cat, Compiler(aggregates.to_ms(now), cat), segment_id)
-    shard, after = scan_position(cursor)
-    found: list[str] = []
-    while True:
-        items, resume = repo.page(seller_id, max(limit * 2, 200), shard, after)
-        for index, item in enumerate(items):
-            if keep(from_record(item)):
-                found.append(item.customer_id)
-                if len(found) == limit:
-                    more = index < len(items) - 1 or resume is not None
-                    state = {"s": repo.shard_of(item.customer_id), "a": item.customer_id}
-                    return [{"customer_id": c} for c in found], (state if more else None)
-        if resume is None:
-            return [{"customer_id": c} for c in found], None
-        shard, after = resume
-
-
-def scan_position(cursor: dict | None) -> tuple[int, str | None]:
-    """(shard, last customer id) from a members cursor; a tampered cursor is a 400."""
-    from chalicelib.settings import settings
-
-    shard, after = (cursor or {}).get("s", 0), (cursor or {}).get("a")
-    if not isinstance(shard, int) or isinstance(shard, bool) \
-            or not 0 <= shard < settings().customer_shards \
-            or not (after is None or isinstance(after, str) and 0 < len(after) <= 256):
-        raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
-    return shard, after
+    found, state = repo.matching_page(seller_id, limit, cursor,
+                                      lambda item: keep(from_record(item)))
+    return [{"customer_id": item.customer_id} for item in found], state
 
 
 def insights(seller_id: str, segment_id: str, now: datetime) -> dict:
-    from chalicelib.domain import insights as summary
-
     cat = Catalogue(seller_id)
     now_ms = aggregates.to_ms(now)
     keep = segment_predicate(cat, Compiler(now_ms, cat), segment_id)
@@ -263,9 +239,6 @@ def insights(seller_id: str, segment_id: str, now: datetime) -> dict:
 
 
 def explain(seller_id: str, segment_id: str, customer_id: str, now: datetime) -> dict:
-    from chalicelib.domain import explain as why
-    from chalicelib.store import customers as repo
-
     cat = Catalogue(seller_id)
     if not cat.exists(segment_id):
         raise NotFound(f"segment '{segment_id}' not found")
