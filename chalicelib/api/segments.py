@@ -8,6 +8,7 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chalicelib.api.common import ListQuery, if_match, now, versioned
+from chalicelib.api.responses import RULE_DOC
 from chalicelib.api.routing import decode_cursor, encode_cursor, endpoint
 from chalicelib.domain.errors import Invalid
 
@@ -16,7 +17,6 @@ bp = Blueprint(__name__)
 # boto3, which app.py's cold import must not (measured: docs/architecture.md, "Layers").
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-RULE_DOC = "A rule of the segment grammar (API.md): all / any / not, segment, attr, event, tags."
 
 
 class SegmentCreate(BaseModel):

@@ -17,6 +17,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
+# How request and response models describe a rule field in the OpenAPI document.
+RULE_DOC = "A rule of the segment grammar (docs/segments.md): all / any / not, segment, attr, event, tags."
+
 
 class ResponseModel(BaseModel):
     """A response body: exactly these fields. A field a service returns that the model does

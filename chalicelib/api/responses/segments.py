@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from chalicelib.api.responses import Amount, Json, ResponseModel, Time, omitted, page_of
-from chalicelib.api.segments import RULE_DOC
+from chalicelib.api.responses import RULE_DOC, Amount, Json, ResponseModel, Time, omitted, page_of
 
 
 class Segment(ResponseModel):
