@@ -17,7 +17,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Protocol
 
-from chalicelib.domain.aggregates import DAY_MS
+from chalicelib.domain.aggregates import DAY_MS, RECENT_PER_TYPE, whole_days
 from chalicelib.domain.profile import Profile
 from chalicelib.domain.rules import GROUPS
 
@@ -248,11 +248,24 @@ def _range(lo: Any, hi: Any) -> Callable[[Any], bool]:
 def event_counter(node: dict, since: int, until: int, stop_at: int | None = None
                   ) -> Callable[[Profile], int]:
     """How many events of the node's type (or group, or plan) a profile has in [since, until]
-    (for a group, possibly fewer once ``stop_at`` is reached)."""
+    (for a group, possibly fewer once ``stop_at`` is reached), as API.md "Exactness of
+    windows" counts them: each type's 50 most recent times exactly, older ones by UTC day,
+    a day only when it lies wholly inside the window (docs/segments.md)."""
     etype = node["event"]
-    if etype in ("order", "order_paid"):
-        slot = attrgetter("order_times" if etype == "order" else "paid_times")
-        return lambda p: bisect_right(ts := slot(p), until) - bisect_left(ts, since)
+    first_day, last_day = whole_days(since, until)
+    if etype == "order":
+        return lambda p: bisect_right(ts := p.order_times, until) - bisect_left(ts, since)
+    if etype == "order_paid":
+        def raw_paid(p: Profile) -> int:
+            # Every paid order, refunded or not: the same rule as every other type, the
+            # 50 most recent exact, older ones counted by whole days.
+            ts = p.paid_times
+            older = max(len(ts) - RECENT_PER_TYPE, 0)
+            n = bisect_right(ts, until, older) - bisect_left(ts, since, older)
+            if older:
+                n += sum(1 for t in ts[:older] if first_day <= t // DAY_MS <= last_day)
+            return n
+        return raw_paid
     if "plan_id" in node:
         plan = node["plan_id"]
 
@@ -262,7 +275,6 @@ def event_counter(node: dict, since: int, until: int, stop_at: int | None = None
             return bisect_right(ts, until) - bisect_left(ts, since) if ts else 0
         return per_plan
     types = GROUPS.get(etype, (etype,))
-    first_day = since // DAY_MS
     limit = stop_at if stop_at is not None else float("inf")
 
     def counted(p: Profile) -> int:
@@ -274,8 +286,8 @@ def event_counter(node: dict, since: int, until: int, stop_at: int | None = None
                 n += bisect_right(ts, until) - bisect_left(ts, since)
             if daily:
                 buckets = daily.get(t)
-                if buckets:  # overflow beyond the exact recent times: whole days
-                    n += sum(c for d, c in buckets.items() if int(d) >= first_day)
+                if buckets:  # overflow beyond the exact recent times: whole days only
+                    n += sum(c for d, c in buckets.items() if first_day <= int(d) <= last_day)
             if n >= limit:
                 return n
         return n

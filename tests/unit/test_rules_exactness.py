@@ -1,0 +1,168 @@
+"""The item predicate is API.md "Segments", "Precisely", to the millisecond: how a window
+counts a compacted history (the 50 most recent times of a type exact, older ones as UTC
+daily counts, a day counting only when it lies wholly inside the window), groups, refunds,
+per-plan outreach and missing attributes. The reference the columnar back end must equal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chalicelib.domain import aggregates, rules
+from chalicelib.domain.aggregates import DAY_MS
+from chalicelib.domain.compiler import Compiler, compile_rule, event_counter
+from chalicelib.domain.events import EVENT_ADAPTER
+from chalicelib.domain.explain import explain
+from chalicelib.domain.profile import Profile
+from tests.unit.segment_profiles import EXTRA, NOW_MS
+from tests.unit.test_rules_compiler import Resolver
+
+HOUR = 3_600_000
+MIDNIGHT_MS = NOW_MS - 12 * HOUR            # NOW is 12:00 UTC; this is 00:00 the same day
+_seq = iter(range(10**9))
+
+
+def at(etype: str, ms: int, **extra):
+    """One validated event at ``ms`` (epoch milliseconds, exactly)."""
+    moment = datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000)
+    data = {"event_id": f"x{next(_seq)}", "type": etype, "customer_id": "c1",
+            "occurred_at": moment.isoformat(), **EXTRA.get(etype, {})}
+    if etype in ("order_paid", "order_refunded") and "order_id" not in extra:
+        extra["order_id"] = f"o{next(_seq)}"
+    data.update(extra)
+    return EVENT_ADAPTER.validate_python(data)
+
+
+def fold(events, now_ms: int = NOW_MS) -> Profile:
+    agg = aggregates.empty()
+    for e in events:
+        aggregates.apply(agg, e)
+    aggregates.prune(agg, now_ms)
+    return Profile("c1", agg=agg)
+
+
+def recent(etype: str, n: int, now_ms: int = NOW_MS) -> list:
+    """``n`` events of a type in the hour before now: with n = 50, every older event of
+    the type is kept only as a daily count."""
+    return [at(etype, now_ms - HOUR + i) for i in range(n)]
+
+
+def count(rule: dict, p: Profile, now_ms: int = NOW_MS) -> int:
+    node = rules.parse(rule).rule
+    return event_counter(node, *Compiler(now_ms, Resolver()).window(node))(p)
+
+
+def holds(rule: dict, p: Profile, now_ms: int = NOW_MS) -> bool:
+    parsed = rules.parse(rule)
+    assert parsed.problems == [], parsed.problems
+    return compile_rule(parsed.rule, now_ms, Resolver())(p)
+
+
+WEEK = 7 * DAY_MS
+EDGE = NOW_MS - WEEK                          # the far edge of a 7-day window: 12:00 UTC
+EDGE_DAY_START = EDGE - 12 * HOUR             # 00:00 of the edge's (partial) day
+NEXT_DAY = EDGE + 12 * HOUR                   # 00:00 of the first whole day inside
+
+
+@pytest.mark.parametrize("recent_n, older_ms, expected", [
+    # at most 50 events of the type: every time exact, to the millisecond
+    (0, EDGE, 1),
+    (0, EDGE + 1, 1),
+    (0, EDGE - 1, 0),
+    (49, EDGE, 50),
+    (49, EDGE - 1, 49),
+    # more than 50: the older event is a daily count, and its day must lie wholly inside
+    (50, EDGE, 50),                # exactly at the edge, but its day straddles it
+    (50, EDGE + 1, 50),            # one ms inside: the same partial day
+    (50, EDGE - 1, 50),            # one ms outside
+    (50, NEXT_DAY - 1, 50),        # the last ms of the partial day
+    (50, NEXT_DAY, 51),            # the first ms of the first whole day
+    (50, EDGE_DAY_START, 50),      # the partial day's first ms: before the edge
+    (50, MIDNIGHT_MS - 1, 51),     # the last whole day before today
+], ids=["le50-at-edge", "le50-1ms-inside", "le50-1ms-outside", "50th-at-edge",
+        "50th-1ms-outside", "gt50-at-edge", "gt50-1ms-inside", "gt50-1ms-outside",
+        "gt50-end-of-partial-day", "gt50-first-whole-day", "gt50-partial-day-start",
+        "gt50-yesterday"])
+def test_a_window_never_counts_the_partial_day_at_its_far_edge(recent_n, older_ms, expected):
+    p = fold(recent("live_viewed", recent_n) + [at("live_viewed", older_ms)])
+    rule = {"event": "live_viewed", "within_days": 7, "count": {"gte": 0}}
+    assert count(rule, p) == expected
+    assert holds({**rule, "count": {"gte": expected}}, p) is True
+    assert holds({**rule, "count": {"gte": expected + 1}}, p) is False
+    assert holds({**rule, "count": {"lte": expected - 1}}, p) is False if expected else True
+
+
+def test_a_day_beginning_exactly_at_the_far_edge_lies_wholly_inside_and_counts():
+    now = MIDNIGHT_MS                                  # a window whose edge is a midnight
+    p = fold(recent("live_viewed", 50, now) + [at("live_viewed", now - WEEK),
+                                               at("live_viewed", now - WEEK - 1)])
+    assert count({"event": "live_viewed", "within_days": 7}, p, now) == 51
+
+
+def test_a_day_straddling_the_far_edge_counts_none_of_its_events_inside_the_window():
+    day = [at("video_viewed", EDGE_DAY_START + i * HOUR) for i in range(24)]   # 12 in, 12 out
+    p = fold(recent("video_viewed", 50) + day)
+    assert count({"event": "video_viewed", "within_days": 7}, p) == 50
+    assert holds({"event": "video_viewed", "within_days": 7, "count": {"gte": 51}}, p) is False
+    assert holds({"event": "video_viewed", "within_days": 8, "count": {"gte": 74}}, p) is True
+
+
+def test_overflow_of_the_day_now_falls_in_does_not_lie_wholly_inside_and_does_not_count():
+    # 60 events this morning: the 10 oldest become today's daily count; today is not over
+    p = fold([at("product_viewed", MIDNIGHT_MS + i * 60_000) for i in range(60)])
+    assert count({"event": "product_viewed", "within_days": 1}, p) == 50
+    assert count({"event": "product_viewed", "within_days": 1}, p, MIDNIGHT_MS + DAY_MS - 1) == 60
+
+
+@pytest.mark.parametrize("group, member", [
+    ("engaged", "live_clicked"), ("engaged", "product_card_clicked"),
+    ("video_engaged", "video_liked"), ("live_engaged", "live_viewed"),
+    ("cart_or_review", "review_left"), ("view_or_favorite", "favorited"),
+])
+def test_a_group_counts_each_member_type_by_the_same_whole_day_rule(group, member):
+    p = fold(recent(member, 50) + [at(member, EDGE + 1), at(member, NEXT_DAY)])
+    assert count({"event": group, "within_days": 7}, p) == 51
+    assert holds({"event": group, "within_days": 7, "count": {"gte": 52}}, p) is False
+
+
+@pytest.mark.parametrize("paid, expected", [
+    (50, 50),     # at most 50 paid orders: exact
+    (51, 50),     # the oldest one, at the edge, falls in the partial day
+], ids=["50-orders", "51-orders"])
+def test_raw_order_paid_counts_refunded_orders_by_the_same_whole_day_rule(paid, expected):
+    events = [at("order_paid", EDGE + (paid - 1 - i) * HOUR, order_id=f"o{i}") for i in range(paid)]
+    events += [at("order_refunded", NOW_MS - 1, order_id=f"o{i}") for i in range(paid)]
+    p = fold(events)
+    assert count({"event": "order_paid", "within_days": 7}, p) == expected
+    # the order group and the order figures stay exact, and leave every refunded order out
+    assert count({"event": "order", "within_days": 7}, p) == 0
+    assert (p.order_count, p.last_order_ms) == (0, None)
+
+
+def test_the_order_group_stays_exact_at_the_far_edge_whatever_the_count():
+    events = [at("order_paid", NOW_MS - HOUR + i, order_id=f"n{i}") for i in range(60)]
+    events += [at("order_paid", EDGE, order_id="edge"), at("order_paid", EDGE - 1, order_id="out")]
+    p = fold(events)
+    assert count({"event": "order", "within_days": 7}, p) == 61
+    assert count({"event": "order_paid", "within_days": 7}, p) == 50 + 0   # 12 older, none whole-day
+
+
+def test_raw_order_refunded_and_followed_use_the_whole_day_rule_too():
+    for etype in ("order_refunded", "followed"):
+        p = fold(recent(etype, 50) + [at(etype, EDGE), at(etype, NEXT_DAY)])
+        assert count({"event": etype, "within_days": 7}, p) == 51, etype
+
+
+def test_explain_reports_the_count_the_window_compared():
+    p = fold(recent("live_viewed", 50) + [at("live_viewed", EDGE + 1)])
+    rule = {"event": "live_viewed", "within_days": 7, "count": {"gte": 51}}
+    compiler = Compiler(NOW_MS, Resolver())
+    member, conditions = explain(rules.parse(rule).rule, p, compiler, lambda n: n, {})
+    assert (member, conditions[0]["saw"]) == (False, 50)
+
+
+def test_the_aggregates_window_count_follows_the_same_rule():
+    p = fold(recent("cart_added", 50) + [at("cart_added", EDGE + 1), at("cart_added", NEXT_DAY)])
+    agg = {"recent": p.times, "daily": p.daily}
+    assert aggregates.count_in_window(agg, "cart_added", EDGE, NOW_MS) == 51
