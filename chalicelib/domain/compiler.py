@@ -18,7 +18,7 @@ from operator import attrgetter
 from typing import Any, Protocol
 
 from chalicelib.domain.aggregates import DAY_MS, RECENT_PER_TYPE, whole_days
-from chalicelib.domain.profile import Profile
+from chalicelib.domain.profile import Profile, region_key
 from chalicelib.domain.rules import GROUPS
 
 Predicate = Callable[[Profile], bool]
@@ -113,8 +113,6 @@ class Compiler:
         name, op, value = node["attr"], node["op"], node["value"]
         if name == "followed_days":
             return self._followed_days(op, value)
-        if name == "language" and op != "exists":
-            return _language(op, value)
         get = attrgetter(ATTR_SLOTS[name])
         if op == "exists":
             return (lambda p: get(p) is not None) if value else (lambda p: get(p) is None)
@@ -142,7 +140,7 @@ class Compiler:
         if name in ("first_order_at", "last_order_at"):
             return self.time_ms
         if name == "region":
-            return lambda v: " ".join(v.split()).casefold()
+            return region_key
         return lambda v: v
 
     def time_ms(self, value: Any) -> int:
@@ -170,7 +168,7 @@ class Compiler:
 ATTR_SLOTS = {"age": "age", "gender": "gender", "region": "region_key", "is_follower": "follows",
               "order_count": "order_count", "total_paid": "total_paid",
               "avg_order_value": "avg_order_value", "first_order_at": "first_order_ms",
-              "last_order_at": "last_order_ms", "language": "lang_key",
+              "last_order_at": "last_order_ms", "language": "language",
               "followed_days": "followed_ms"}
 
 
@@ -316,16 +314,3 @@ def order_amount(node: dict, since: int, until: int) -> Callable[[Profile], Deci
         ts = p.order_times
         return sum(p.order_amounts[bisect_left(ts, since):bisect_right(ts, until)], Decimal(0))
     return paid
-
-
-def _language(op: str, value: Any) -> Predicate:
-    # "th" matches every Thai variant (th, th-TH); "en-US" matches only en-US.
-    values = value if isinstance(value, list) else [value]
-    full = frozenset(v.casefold() for v in values if "-" in v)
-    primary = frozenset(v.casefold() for v in values if "-" not in v)
-
-    def matches(p: Profile) -> bool:
-        return p.lang_key is not None and (p.lang_key in full or p.lang_primary in primary)
-    if op in ("eq", "in"):
-        return matches
-    return lambda p: p.lang_key is not None and not matches(p)

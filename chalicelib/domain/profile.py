@@ -5,19 +5,20 @@ customers table today, a columnar snapshot later) is not the compiler's business
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from chalicelib.domain import aggregates
 
 _ZERO = Decimal("0")
+_CENT = Decimal("0.01")
 
 
 class Profile:
     """Slots, not a dict or a dataclass: attribute reads are the engine's hot path."""
 
-    __slots__ = ("customer_id", "age", "gender", "region", "region_key", "language", "lang_key",
-                 "lang_primary", "tags", "follows", "followed_ms", "order_count", "total_paid",
+    __slots__ = ("customer_id", "age", "gender", "region", "region_key", "language", "tags",
+                 "follows", "followed_ms", "order_count", "total_paid",
                  "avg_order_value", "first_order_ms", "last_order_ms", "order_times",
                  "order_amounts", "paid_times", "last", "times", "daily", "plans")
 
@@ -29,10 +30,8 @@ class Profile:
         self.age = int(age) if age is not None else None
         self.gender = gender
         self.region = region
-        self.region_key = _fold(region)
-        self.language = language
-        self.lang_key = _fold(language)
-        self.lang_primary = self.lang_key.split("-")[0] if self.lang_key else None
+        self.region_key = region_key(region)
+        self.language = language or None     # the BCP-47 tag as stored, case and all
         self.tags = tags
         follows, since = aggregates.follow_state(agg)
         self.follows = follows
@@ -55,7 +54,9 @@ class Profile:
         folded = agg["folded"]
         self.order_count = folded["n"] + len(counted)
         self.total_paid = Decimal(folded["total"]) + sum(self.order_amounts, _ZERO)
-        self.avg_order_value = (self.total_paid / self.order_count) if self.order_count else None
+        # API.md: total_paid / order_count, rounded half-up to cents
+        self.avg_order_value = ((self.total_paid / self.order_count).quantize(_CENT, ROUND_HALF_UP)
+                                if self.order_count else None)
         firsts = [t for t in (folded["first"], self.order_times[0] if counted else None) if t is not None]
         lasts = [t for t in (folded["last"], self.order_times[-1] if counted else None) if t is not None]
         self.first_order_ms = min(firsts) if firsts else None
@@ -66,8 +67,9 @@ class Profile:
         self.plans: dict[str, dict[str, list[int]]] = agg["plans"]
 
 
-def _fold(text: str | None) -> str | None:
-    return " ".join(text.split()).casefold() if text else None
+def region_key(text: str | None) -> str | None:
+    """How ``region`` compares (API.md): case-insensitively, outer spaces trimmed."""
+    return text.strip().casefold() if text else None
 
 
 def from_record(record: Any) -> Profile:

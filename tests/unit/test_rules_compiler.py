@@ -45,14 +45,20 @@ BLANK = profile()
     ({"attr": "age", "op": "exists", "value": True}, THAI, True),
     ({"attr": "gender", "op": "eq", "value": "female"}, THAI, True),
     ({"attr": "gender", "op": "in", "value": ["male", "unknown"]}, THAI, False),
-    ({"attr": "region", "op": "eq", "value": "chiang  mai"}, THAI, True),
+    # API.md: region compares case-insensitively with outer spaces trimmed (only those);
+    # language compares the BCP-47 tag as stored, case and all (th is not th-TH)
+    ({"attr": "region", "op": "eq", "value": " chiang MAI "}, THAI, True),
+    ({"attr": "region", "op": "eq", "value": "chiang  mai"}, THAI, False),
     ({"attr": "region", "op": "not_in", "value": ["Bangkok"]}, THAI, True),
-    ({"attr": "language", "op": "eq", "value": "th"}, THAI, True),
-    ({"attr": "language", "op": "eq", "value": "th-th"}, THAI, True),
+    ({"attr": "language", "op": "eq", "value": "th-TH"}, THAI, True),
+    ({"attr": "language", "op": "eq", "value": "th"}, THAI, False),
+    ({"attr": "language", "op": "eq", "value": "th-th"}, THAI, False),
     ({"attr": "language", "op": "eq", "value": "th-LA"}, THAI, False),
     ({"attr": "language", "op": "in", "value": ["vi", "en"]}, THAI, False),
+    ({"attr": "language", "op": "in", "value": ["th", "th-TH"]}, THAI, True),
     ({"attr": "language", "op": "ne", "value": "vi"}, THAI, True),
-    ({"attr": "language", "op": "not_in", "value": ["th"]}, THAI, False),
+    ({"attr": "language", "op": "not_in", "value": ["th"]}, THAI, True),
+    ({"attr": "language", "op": "not_in", "value": ["th-TH"]}, THAI, False),
 ], ids=lambda v: str(v)[:60] if isinstance(v, dict) else None)
 def test_demographic_conditions(rule, p, expected):
     assert holds(rule, p) is expected

@@ -166,3 +166,77 @@ def test_the_aggregates_window_count_follows_the_same_rule():
     p = fold(recent("cart_added", 50) + [at("cart_added", EDGE + 1), at("cart_added", NEXT_DAY)])
     agg = {"recent": p.times, "daily": p.daily}
     assert aggregates.count_in_window(agg, "cart_added", EDGE, NOW_MS) == 51
+
+
+# ----- attributes ------------------------------------------------------------------------
+
+def orders(*amounts: str, refunded: tuple[str, ...] = ()) -> Profile:
+    events = [at("order_paid", NOW_MS - (i + 1) * DAY_MS, order_id=f"o{i}", amount=a)
+              for i, a in enumerate(amounts)]
+    events += [at("order_refunded", NOW_MS - HOUR, order_id=f"o{amounts.index(a)}")
+               for a in refunded]
+    return fold(events)
+
+
+@pytest.mark.parametrize("p, op, value, expected", [
+    (orders("0.01", "0.04"), "eq", "0.03", True),          # 0.025 rounds half-up
+    (orders("0.01", "0.04"), "eq", "0.025", False),
+    (orders("0.01", "0.04"), "gte", "0.03", True),
+    (orders("0.01", "0.04"), "lte", "0.025", False),
+    (orders("10.00", "10.00", "10.01"), "eq", "10.00", True),
+    (orders("10.00", "10.00", "10.02"), "eq", "10.01", True),   # 10.00666.. -> 10.01
+    (orders("10.00", "20.00", refunded=("20.00",)), "eq", "10.00", True),
+    (orders("10.00", refunded=("10.00",)), "exists", False, True),
+], ids=["half-up", "not-unrounded", "gte-rounded", "lte-rounded", "rounds-down",
+        "rounds-up", "refund-leaves", "all-refunded-has-none"])
+def test_avg_order_value_is_total_paid_over_order_count_rounded_half_up_to_cents(
+        p, op, value, expected):
+    assert holds({"attr": "avg_order_value", "op": op, "value": value}, p) is expected
+
+
+def test_a_customer_without_a_counting_order_has_zero_orders_and_paid_present():
+    for p in (fold([]), orders("5.00", refunded=("5.00",))):
+        assert holds({"attr": "order_count", "op": "eq", "value": 0}, p) is True
+        assert holds({"attr": "total_paid", "op": "eq", "value": "0.00"}, p) is True
+        assert holds({"attr": "total_paid", "op": "exists", "value": True}, p) is True
+        for name in ("avg_order_value", "first_order_at", "last_order_at"):
+            assert holds({"attr": name, "op": "exists", "value": False}, p) is True, name
+
+
+@pytest.mark.parametrize("stored, op, value, expected", [
+    ("th-TH", "eq", "th-TH", True),
+    ("th-TH", "eq", "th", False),
+    ("th", "eq", "th-TH", False),
+    ("th-TH", "eq", "th-th", False),
+    ("en-US", "in", ["en", "en-us"], False),
+    ("en-US", "in", ["en", "en-US"], True),
+    ("th-TH", "ne", "th", True),
+    ("th-TH", "not_in", ["th"], True),
+    (None, "ne", "th", False),
+    (None, "exists", False, True),
+])
+def test_language_compares_the_tag_as_stored_case_and_all(stored, op, value, expected):
+    assert holds({"attr": "language", "op": op, "value": value},
+                 Profile("c1", language=stored)) is expected
+
+
+@pytest.mark.parametrize("stored, value, expected", [
+    ("Chiang Mai", "chiang mai", True),
+    ("  Chiang Mai ", "CHIANG MAI", True),
+    ("Chiang Mai", "  chiang mai  ", True),
+    ("Chiang  Mai", "chiang mai", False),      # inner spaces are not outer ones
+    ("ChiangMai", "chiang mai", False),
+])
+def test_region_compares_case_insensitively_with_outer_spaces_trimmed(stored, value, expected):
+    p = Profile("c1", region=stored)
+    assert holds({"attr": "region", "op": "eq", "value": value}, p) is expected
+    assert holds({"attr": "region", "op": "in", "value": [value, "Bangkok"]}, p) is expected
+    assert holds({"attr": "region", "op": "ne", "value": value}, p) is (not expected)
+
+
+@pytest.mark.parametrize("op, value", [("eq", "unknown"), ("ne", "unknown"), ("in", ["unknown"]),
+                                       ("not_in", ["female"])])
+def test_gender_absent_is_not_unknown(op, value):
+    assert holds({"attr": "gender", "op": op, "value": value}, Profile("c1")) is False
+    assert holds({"attr": "gender", "op": op, "value": value},
+                 Profile("c1", gender="unknown")) is (op in ("eq", "in", "not_in"))
