@@ -10,6 +10,7 @@ evaluating a customer is a few attribute reads and comparisons in nested closure
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -150,18 +151,16 @@ class Compiler:
         return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 
     def _followed_days(self, op: str, value: Any) -> Predicate:
-        # "followed for at most N days" == followed at or after now - N days (and not in the
-        # future): compare the follow time with fixed bounds instead of computing days.
+        # followed_days is whole days since the follow, rounded down (API.md), and 0 for a
+        # follow up to the 5 minutes ahead an event may be. As fixed bounds on the follow
+        # time: days >= k  <=>  f <= now - k days;  days <= k  <=>  f > now - (k + 1) days.
         now = self.now_ms
         if op == "exists":
             return (lambda p: p.followed_ms is not None) if value else (lambda p: p.followed_ms is None)
-        if op == "gte":
-            lo, hi = None, now - round(value * DAY_MS)
-        elif op == "lte":
-            lo, hi = now - round(value * DAY_MS), now
-        else:
-            lo, hi = now - round(value[1] * DAY_MS), now - round(value[0] * DAY_MS)
-        in_range = _range(lo, hi)
+        low, high = {"gte": (value, None), "lte": (None, value)}.get(op, value)
+        oldest = None if high is None else now - (math.floor(high) + 1) * DAY_MS + 1
+        newest = None if low is None or math.ceil(low) <= 0 else now - math.ceil(low) * DAY_MS
+        in_range = _range(oldest, newest)
         return lambda p: (f := p.followed_ms) is not None and in_range(f)
 
 

@@ -121,7 +121,9 @@ def test_purchase_conditions_count_paid_orders_that_were_not_refunded(rule, expe
     ([event("followed", 10), event("unfollowed", 1)], {"attr": "is_follower", "op": "eq", "value": True}, False),
     ([], {"attr": "is_follower", "op": "ne", "value": True}, True),
     ([event("followed", 30)], {"attr": "followed_days", "op": "lte", "value": 30}, True),
-    ([event("followed", 30.01)], {"attr": "followed_days", "op": "lte", "value": 30}, False),
+    # whole days, rounded down (API.md): 30.01 days is 30 days; 31 is not
+    ([event("followed", 30.01)], {"attr": "followed_days", "op": "lte", "value": 30}, True),
+    ([event("followed", 31)], {"attr": "followed_days", "op": "lte", "value": 30}, False),
     ([event("followed", 7)], {"attr": "followed_days", "op": "gte", "value": 7}, True),
     ([event("followed", 6.99)], {"attr": "followed_days", "op": "gte", "value": 7}, False),
     ([event("followed", 10)], {"attr": "followed_days", "op": "between", "value": [7, 10]}, True),

@@ -240,3 +240,53 @@ def test_gender_absent_is_not_unknown(op, value):
     assert holds({"attr": "gender", "op": op, "value": value}, Profile("c1")) is False
     assert holds({"attr": "gender", "op": op, "value": value},
                  Profile("c1", gender="unknown")) is (op in ("eq", "in", "not_in"))
+
+
+def follower(followed_ms: int, *later) -> Profile:
+    return fold([at("followed", followed_ms), *later])
+
+
+@pytest.mark.parametrize("ago_ms, op, value, expected", [
+    (30 * DAY_MS, "lte", 30, True),
+    (31 * DAY_MS - 1, "lte", 30, True),          # 30 days and 23:59:59.999 is 30 days
+    (31 * DAY_MS, "lte", 30, False),
+    (7 * DAY_MS, "gte", 7, True),
+    (7 * DAY_MS - 1, "gte", 7, False),
+    (int(6.75 * DAY_MS), "gte", 6.5, False),     # 6 whole days is not >= 6.5
+    (7 * DAY_MS, "gte", 6.5, True),
+    (int(6.75 * DAY_MS), "lte", 6.5, True),      # 6 whole days is <= 6.5
+    (11 * DAY_MS - 1, "between", [7, 10], True),
+    (11 * DAY_MS, "between", [7, 10], False),
+    (7 * DAY_MS - 1, "between", [7, 10], False),
+    (0, "between", [0, 0], True),
+    (-60_000, "gte", 0, True),                   # a follow a minute ahead: 0 days
+    (-60_000, "lte", 0, True),
+    (-60_000, "gte", 1, False),
+])
+def test_followed_days_is_whole_days_since_the_follow_rounded_down(ago_ms, op, value, expected):
+    p = follower(NOW_MS - ago_ms)
+    assert holds({"attr": "followed_days", "op": op, "value": value}, p) is expected
+
+
+@pytest.mark.parametrize("ago_ms, inside", [
+    (30 * DAY_MS, True), (int(30.5 * DAY_MS), True), (31 * DAY_MS - 1, True), (31 * DAY_MS, False),
+])
+def test_new_followers_uses_followed_days_lte_30(ago_ms, inside):
+    from chalicelib.domain import builtins
+
+    p = follower(NOW_MS - ago_ms)
+    assert ("new_followers" in builtins.memberships_of(p, NOW_MS)) is inside
+
+
+def test_followed_days_counts_from_the_first_follow_after_the_latest_unfollow():
+    p = follower(NOW_MS - 100 * DAY_MS, at("unfollowed", NOW_MS - 50 * DAY_MS),
+                 at("followed", NOW_MS - 20 * DAY_MS), at("followed", NOW_MS - 2 * DAY_MS))
+    assert holds({"attr": "followed_days", "op": "between", "value": [20, 20]}, p) is True
+
+
+def test_explain_shows_followed_days_as_the_whole_days_it_compared():
+    p = follower(NOW_MS - 31 * DAY_MS + 1)
+    rule = {"attr": "followed_days", "op": "lte", "value": 30}
+    member, conditions = explain(rules.parse(rule).rule, p, Compiler(NOW_MS, Resolver()),
+                                 lambda n: n, {})
+    assert (member, conditions[0]["saw"]) == (True, 30)
