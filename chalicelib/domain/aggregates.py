@@ -139,8 +139,8 @@ def apply(agg: dict, event: Any) -> None:
         times = per_plan.setdefault(etype, [])
         insort(times, ms)
         del times[:-PER_PLAN]
-        if len(agg["plans"]) > MAX_PLANS:
-            del agg["plans"][min(agg["plans"], key=lambda p: _plan_latest(agg["plans"][p]))]
+        if len(agg["plans"]) > MAX_PLANS:   # the 200 most recent stay (a tie: by plan id)
+            del agg["plans"][min(agg["plans"], key=lambda p: (_plan_latest(agg["plans"][p]), p))]
     _add_time(agg, etype, ms)
 
 

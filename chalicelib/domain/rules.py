@@ -41,9 +41,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 ORDER_EVENTS = ("order", "order_paid")
 EVENT_NAMES = frozenset(CUSTOMER_EVENT_TYPES) | frozenset(GROUPS) | frozenset(ORDER_EVENTS)
-# Prior outreach: the types the aggregates keep per plan (agg["plans"]).
-PLAN_EVENTS = frozenset({"message_read", "message_clicked", "message_replied", "unsubscribed",
-                         "voucher_claimed", "voucher_redeemed"})
+# The event types a rule may narrow to one plan (API.md "Precisely": plan_id goes only with
+# these). The aggregates keep a few more per plan (agg["plans"]); no rule reads those.
+PLAN_EVENTS = frozenset({"message_read", "message_clicked", "message_replied"})
 
 GENDERS = ("female", "male", "unknown")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -213,7 +213,7 @@ def _event(node: dict, path: str) -> dict:
     if "plan_id" in node and node["plan_id"] is not None:
         plan = node["plan_id"]
         if etype not in PLAN_EVENTS:
-            raise _Bad(f"{path}.plan_id", "plan_id applies to prior outreach only: "
+            raise _Bad(f"{path}.plan_id", "plan_id applies to messages only: "
                        + ", ".join(sorted(PLAN_EVENTS)))
         if not is_id(plan):
             raise _Bad(f"{path}.plan_id", f"plan_id must be a plan id: {ID_RULE}")

@@ -151,8 +151,8 @@ def test_follow_conditions(events, rule, expected):
      {"event": "message_clicked", "within_days": 7, "plan_id": "p7"}, True),
     ([event("message_clicked", 2, plan_id="p7")],
      {"event": "message_clicked", "within_days": 7, "plan_id": "p8"}, False),
-    ([event("unsubscribed", 2, plan_id="p7")],
-     {"event": "unsubscribed", "within_days": 7, "plan_id": "p7"}, True),
+    ([event("message_replied", 2, plan_id="p7")],
+     {"event": "message_replied", "within_days": 7, "plan_id": "p7"}, True),
     ([event("unsubscribed", 2)], {"event": "unsubscribed", "within_days": 7}, True),
     # 50 exact (days 1-50), then one a day as daily counts: days 51-59 lie wholly inside
     # the window; day 60's event is at the far edge, in a partial day, so it never counts

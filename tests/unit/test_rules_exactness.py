@@ -290,3 +290,47 @@ def test_explain_shows_followed_days_as_the_whole_days_it_compared():
     member, conditions = explain(rules.parse(rule).rule, p, Compiler(NOW_MS, Resolver()),
                                  lambda n: n, {})
     assert (member, conditions[0]["saw"]) == (True, 30)
+
+
+# ----- per-plan outreach -----------------------------------------------------------------
+
+def read(plan: str, ms: int):
+    return at("message_read", ms, plan_id=plan)
+
+
+def plan_count(p: Profile, plan: str, days: int = 365) -> int:
+    return count({"event": "message_read", "within_days": days, "plan_id": plan}, p)
+
+
+def test_per_plan_conditions_see_the_200_most_recent_plans_exactly():
+    import random
+
+    events = [read(f"p{i:03d}", NOW_MS - (300 - i) * DAY_MS // 2) for i in range(201)]
+    events += [read("p200", NOW_MS - HOUR), read("p200", NOW_MS - 2 * HOUR)]
+    for order in (events, events[::-1], random.Random(7).sample(events, len(events))):
+        p = fold(order)
+        assert len(p.plans) == 200
+        assert plan_count(p, "p000") == 0            # the 201st most recent: matches nothing
+        assert holds({"event": "message_read", "within_days": 365, "plan_id": "p000",
+                      "count": {"lte": 0}}, p) is True
+        assert [plan_count(p, f"p{i:03d}") for i in (1, 150, 199)] == [1, 1, 1]
+        assert plan_count(p, "p200") == 3
+        assert plan_count(p, "p200", 1) == 2
+        assert plan_count(p, "unknown") == 0
+
+
+def test_which_plans_are_the_200_most_recent_does_not_depend_on_arrival_order():
+    # 199 recent plans, then two plans tied at the boundary: one of them stays, always the same
+    events = [read(f"p{i:03d}", NOW_MS - i * HOUR) for i in range(199)]
+    tied = [read("tie-a", NOW_MS - 300 * HOUR), read("tie-b", NOW_MS - 300 * HOUR)]
+    kept = {frozenset(fold(events + order).plans) for order in (tied, tied[::-1])}
+    assert len(kept) == 1 and len(next(iter(kept))) == 200
+
+
+@pytest.mark.parametrize("etype", ["unsubscribed", "voucher_claimed", "voucher_redeemed",
+                                   "order", "cart_added"])
+def test_plan_id_goes_only_with_message_read_clicked_and_replied(etype):
+    parsed = rules.parse({"event": etype, "within_days": 7, "plan_id": "p1"})
+    assert [pr["path"] for pr in parsed.problems] == ["rule.plan_id"]
+    for ok in ("message_read", "message_clicked", "message_replied"):
+        assert rules.parse({"event": ok, "within_days": 7, "plan_id": "p1"}).problems == []
