@@ -27,6 +27,7 @@ MAX_DEPTH = 12
 MAX_NODES = 300
 MAX_LIST = 200
 MAX_DAYS = 365
+MAX_DAYS_AGO = 3650      # a relative time: {"days_ago": N}, N 0-3650 (API.md)
 RECOMMENDED_CONDITIONS = 3
 
 # Event groups a seller thinks in; ``order`` and ``order_paid`` are read from the exact
@@ -325,8 +326,9 @@ def _scalar(kind: str, value: Any, path: str) -> Any:
 def _time(value: Any, path: str) -> Any:
     if isinstance(value, dict):
         if set(value) != {"days_ago"} or not _is_int(value["days_ago"]) \
-                or not 0 <= value["days_ago"] <= 36_500:
-            raise _Bad(path, "a relative time is {\"days_ago\": N} with N a whole number from 0")
+                or not 0 <= value["days_ago"] <= MAX_DAYS_AGO:
+            raise _Bad(path, "a relative time is {\"days_ago\": N} with N a whole number "
+                       f"from 0 to {MAX_DAYS_AGO}")
         return {"days_ago": value["days_ago"]}
     if isinstance(value, str):
         try:

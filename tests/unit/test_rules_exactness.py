@@ -334,3 +334,10 @@ def test_plan_id_goes_only_with_message_read_clicked_and_replied(etype):
     assert [pr["path"] for pr in parsed.problems] == ["rule.plan_id"]
     for ok in ("message_read", "message_clicked", "message_replied"):
         assert rules.parse({"event": ok, "within_days": 7, "plan_id": "p1"}).problems == []
+
+
+@pytest.mark.parametrize("days_ago, ok", [(0, True), (3650, True), (3651, False), (36_500, False),
+                                          (-1, False)])
+def test_a_relative_time_is_0_to_3650_days_ago(days_ago, ok):
+    parsed = rules.parse({"attr": "first_order_at", "op": "gte", "value": {"days_ago": days_ago}})
+    assert [pr["path"] for pr in parsed.problems] == ([] if ok else ["rule.value"])
