@@ -287,10 +287,27 @@ def _attr(node: dict, path: str) -> dict:
         if not isinstance(value, list) or len(value) != 2:
             raise _Bad(here, "'between' takes [low, high], both included")
         lo, hi = (_scalar(spec.kind, v, f"{here}[{i}]") for i, v in enumerate(value))
-        if spec.kind != "time" and Decimal(str(lo)) > Decimal(str(hi)):
+        if _reversed(spec.kind, lo, hi):
             raise _Bad(here, "low must not be greater than high")
         return {"attr": name, "op": op, "value": [lo, hi]}
     return {"attr": name, "op": op, "value": _scalar(spec.kind, value, here)}
+
+
+def _reversed(kind: str, lo: Any, hi: Any) -> bool:
+    """A ``between`` whose low end lies above its high end. Times compare when both are ISO
+    or both relative (``{"days_ago": 30}`` is before ``{"days_ago": 0}``); a mixed pair
+    depends on when it is read and is taken as the range between its two ends."""
+    if kind != "time":
+        return Decimal(str(lo)) > Decimal(str(hi))
+    if isinstance(lo, dict) and isinstance(hi, dict):
+        return lo["days_ago"] < hi["days_ago"]
+    if isinstance(lo, str) and isinstance(hi, str):
+        return _moment(lo) > _moment(hi)
+    return False
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _scalar(kind: str, value: Any, path: str) -> Any:

@@ -341,3 +341,17 @@ def test_plan_id_goes_only_with_message_read_clicked_and_replied(etype):
 def test_a_relative_time_is_0_to_3650_days_ago(days_ago, ok):
     parsed = rules.parse({"attr": "first_order_at", "op": "gte", "value": {"days_ago": days_ago}})
     assert [pr["path"] for pr in parsed.problems] == ([] if ok else ["rule.value"])
+
+
+@pytest.mark.parametrize("value, ok", [
+    ([{"days_ago": 30}, {"days_ago": 0}], True),
+    ([{"days_ago": 7}, {"days_ago": 7}], True),
+    ([{"days_ago": 0}, {"days_ago": 30}], False),
+    (["2026-01-01T00:00:00Z", "2026-06-01T00:00:00+07:00"], True),
+    (["2026-06-01T00:00:00Z", "2026-01-01T00:00:00Z"], False),
+    (["2026-06-01T07:00:00+07:00", "2026-06-01T00:00:00Z"], True),    # the same moment
+    (["2026-06-01T00:00:00Z", {"days_ago": 0}], True),                # mixed: read at now
+])
+def test_a_reversed_between_is_400_for_times_too(value, ok):
+    parsed = rules.parse({"attr": "last_order_at", "op": "between", "value": value})
+    assert [pr["path"] for pr in parsed.problems] == ([] if ok else ["rule.value"])
