@@ -30,8 +30,9 @@ MAX_DAYS = 365
 MAX_DAYS_AGO = 3650      # a relative time: {"days_ago": N}, N 0-3650 (API.md)
 RECOMMENDED_CONDITIONS = 3
 
-# Event groups a seller thinks in; ``order`` and ``order_paid`` are read from the exact
-# per-order record (``order`` leaves refunded orders out, ``order_paid`` keeps them).
+# Event groups a seller thinks in; ``order`` and ``order_paid`` are read from the per-order
+# record (``order`` exactly, leaving refunded orders out; ``order_paid`` keeps them and counts
+# like every other type: 50 most recent exact, older by whole days, docs/segments.md).
 GROUPS: dict[str, tuple[str, ...]] = {
     "cart_or_review": ("cart_added", "review_left"),
     "view_or_favorite": ("product_viewed", "favorited"),
