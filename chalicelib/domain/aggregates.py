@@ -139,8 +139,8 @@ def apply(agg: dict, event: Any) -> None:
         times = per_plan.setdefault(etype, [])
         insort(times, ms)
         del times[:-PER_PLAN]
-        if len(agg["plans"]) > MAX_PLANS:
-            del agg["plans"][min(agg["plans"], key=lambda p: _plan_latest(agg["plans"][p]))]
+        if len(agg["plans"]) > MAX_PLANS:   # the 200 most recent stay (a tie: by plan id)
+            del agg["plans"][min(agg["plans"], key=lambda p: (_plan_latest(agg["plans"][p]), p))]
     _add_time(agg, etype, ms)
 
 
@@ -316,15 +316,23 @@ def stats(agg: dict) -> Stats:
                  last_order_at=max(times) if times else None)
 
 
+def whole_days(since_ms: int, until_ms: int) -> tuple[int, int]:
+    """(first, last) UTC day numbers of the days lying wholly inside [since, until]: the
+    only ``daily`` buckets a window counts (API.md "Exactness of windows"; first > last when
+    there is none)."""
+    return -(-since_ms // DAY_MS), (until_ms + 1) // DAY_MS - 1
+
+
 def count_in_window(agg: dict, etype: str, since_ms: int, until_ms: int) -> int:
-    """Events of one type with since <= t <= until; exact within the kept recent times,
-    by whole days for the older overflow (only for types seen > 50 times in the window)."""
+    """Events of one type with since <= t <= until: exact within the kept recent times; of
+    the older overflow, only the days lying wholly inside the window count (a partial day
+    at an edge never does)."""
     times = agg["recent"].get(etype, [])
     n = bisect_left(times, until_ms + 1) - bisect_left(times, since_ms)
     buckets = agg["daily"].get(etype)
     if buckets:
-        first_day = since_ms // DAY_MS
-        n += sum(c for d, c in buckets.items() if int(d) >= first_day)
+        first_day, last_day = whole_days(since_ms, until_ms)
+        n += sum(c for d, c in buckets.items() if first_day <= int(d) <= last_day)
     return n
 
 

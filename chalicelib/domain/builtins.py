@@ -41,6 +41,7 @@ _RAW_RULES: dict[str, dict] = {
     "loyal": {"event": "order", "within_days": 90, "count": {"gte": 2}},
     "lapsed": {"all": [{"event": "order", "within_days": 365},
                        {"event": "order", "within_days": 90, "count": {"lte": 0}}]},
+    # followed_days is whole days rounded down: a follow less than 31 days ago (30.5 is 30)
     "new_followers": {"attr": "followed_days", "op": "lte", "value": 30},
     "active_followers": {"all": [{"attr": "is_follower", "op": "eq", "value": True},
                                  {"event": "engaged", "within_days": 30}]},

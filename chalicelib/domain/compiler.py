@@ -10,6 +10,7 @@ evaluating a customer is a few attribute reads and comparisons in nested closure
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -17,8 +18,8 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Protocol
 
-from chalicelib.domain.aggregates import DAY_MS
-from chalicelib.domain.profile import Profile
+from chalicelib.domain.aggregates import DAY_MS, RECENT_PER_TYPE, whole_days
+from chalicelib.domain.profile import Profile, region_key
 from chalicelib.domain.rules import GROUPS
 
 Predicate = Callable[[Profile], bool]
@@ -140,7 +141,7 @@ class Compiler:
         if name in ("first_order_at", "last_order_at"):
             return self.time_ms
         if name == "region":
-            return lambda v: " ".join(v.split()).casefold()
+            return region_key
         return lambda v: v
 
     def time_ms(self, value: Any) -> int:
@@ -150,18 +151,16 @@ class Compiler:
         return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 
     def _followed_days(self, op: str, value: Any) -> Predicate:
-        # "followed for at most N days" == followed at or after now - N days (and not in the
-        # future): compare the follow time with fixed bounds instead of computing days.
+        # followed_days is whole days since the follow, rounded down (API.md), and 0 for a
+        # follow up to the 5 minutes ahead an event may be. As fixed bounds on the follow
+        # time: days >= k  <=>  f <= now - k days;  days <= k  <=>  f > now - (k + 1) days.
         now = self.now_ms
         if op == "exists":
             return (lambda p: p.followed_ms is not None) if value else (lambda p: p.followed_ms is None)
-        if op == "gte":
-            lo, hi = None, now - round(value * DAY_MS)
-        elif op == "lte":
-            lo, hi = now - round(value * DAY_MS), now
-        else:
-            lo, hi = now - round(value[1] * DAY_MS), now - round(value[0] * DAY_MS)
-        in_range = _range(lo, hi)
+        low, high = {"gte": (value, None), "lte": (None, value)}.get(op, value)
+        oldest = None if high is None else now - (math.floor(high) + 1) * DAY_MS + 1
+        newest = None if low is None or math.ceil(low) <= 0 else now - math.ceil(low) * DAY_MS
+        in_range = _range(oldest, newest)
         return lambda p: (f := p.followed_ms) is not None and in_range(f)
 
 
@@ -246,11 +245,24 @@ def _range(lo: Any, hi: Any) -> Callable[[Any], bool]:
 def event_counter(node: dict, since: int, until: int, stop_at: int | None = None
                   ) -> Callable[[Profile], int]:
     """How many events of the node's type (or group, or plan) a profile has in [since, until]
-    (for a group, possibly fewer once ``stop_at`` is reached)."""
+    (for a group, possibly fewer once ``stop_at`` is reached), as API.md "Exactness of
+    windows" counts them: each type's 50 most recent times exactly, older ones by UTC day,
+    a day only when it lies wholly inside the window (docs/segments.md)."""
     etype = node["event"]
-    if etype in ("order", "order_paid"):
-        slot = attrgetter("order_times" if etype == "order" else "paid_times")
-        return lambda p: bisect_right(ts := slot(p), until) - bisect_left(ts, since)
+    first_day, last_day = whole_days(since, until)
+    if etype == "order":
+        return lambda p: bisect_right(ts := p.order_times, until) - bisect_left(ts, since)
+    if etype == "order_paid":
+        def raw_paid(p: Profile) -> int:
+            # Every paid order, refunded or not: the same rule as every other type, the
+            # 50 most recent exact, older ones counted by whole days.
+            ts = p.paid_times
+            older = max(len(ts) - RECENT_PER_TYPE, 0)
+            n = bisect_right(ts, until, older) - bisect_left(ts, since, older)
+            if older:
+                n += sum(1 for t in ts[:older] if first_day <= t // DAY_MS <= last_day)
+            return n
+        return raw_paid
     if "plan_id" in node:
         plan = node["plan_id"]
 
@@ -260,7 +272,6 @@ def event_counter(node: dict, since: int, until: int, stop_at: int | None = None
             return bisect_right(ts, until) - bisect_left(ts, since) if ts else 0
         return per_plan
     types = GROUPS.get(etype, (etype,))
-    first_day = since // DAY_MS
     limit = stop_at if stop_at is not None else float("inf")
 
     def counted(p: Profile) -> int:
@@ -272,8 +283,8 @@ def event_counter(node: dict, since: int, until: int, stop_at: int | None = None
                 n += bisect_right(ts, until) - bisect_left(ts, since)
             if daily:
                 buckets = daily.get(t)
-                if buckets:  # overflow beyond the exact recent times: whole days
-                    n += sum(c for d, c in buckets.items() if int(d) >= first_day)
+                if buckets:  # overflow beyond the exact recent times: whole days only
+                    n += sum(c for d, c in buckets.items() if first_day <= int(d) <= last_day)
             if n >= limit:
                 return n
         return n
@@ -302,4 +313,3 @@ def order_amount(node: dict, since: int, until: int) -> Callable[[Profile], Deci
         ts = p.order_times
         return sum(p.order_amounts[bisect_left(ts, since):bisect_right(ts, until)], Decimal(0))
     return paid
-

@@ -91,7 +91,8 @@ def _saw(node: dict, p: Profile, compiler: Compiler, names: dict[str, str]) -> A
 def attribute_value(name: str, p: Profile, now_ms: int) -> Any:
     """One attribute of a profile as the API shows it (None when the customer has none)."""
     if name == "followed_days":
-        return None if p.followed_ms is None else round((now_ms - p.followed_ms) / DAY_MS, 2)
+        # whole days, rounded down: the value the condition compares (API.md)
+        return None if p.followed_ms is None else max(0, (now_ms - p.followed_ms) // DAY_MS)
     if name in ("first_order_at", "last_order_at"):
         ms = p.first_order_ms if name == "first_order_at" else p.last_order_ms
         return None if ms is None else iso(ms)

@@ -5,12 +5,13 @@ customers table today, a columnar snapshot later) is not the compiler's business
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from chalicelib.domain import aggregates
 
 _ZERO = Decimal("0")
+_CENT = Decimal("0.01")
 
 
 class Profile:
@@ -29,8 +30,8 @@ class Profile:
         self.age = int(age) if age is not None else None
         self.gender = gender
         self.region = region
-        self.region_key = _fold(region)
-        self.language = language   # compared as stored, case and all (API.md "Segments")
+        self.region_key = region_key(region)
+        self.language = language or None     # the BCP-47 tag as stored, case and all
         self.tags = tags
         follows, since = aggregates.follow_state(agg)
         self.follows = follows
@@ -53,7 +54,9 @@ class Profile:
         folded = agg["folded"]
         self.order_count = folded["n"] + len(counted)
         self.total_paid = Decimal(folded["total"]) + sum(self.order_amounts, _ZERO)
-        self.avg_order_value = (self.total_paid / self.order_count) if self.order_count else None
+        # API.md: total_paid / order_count, rounded half-up to cents
+        self.avg_order_value = ((self.total_paid / self.order_count).quantize(_CENT, ROUND_HALF_UP)
+                                if self.order_count else None)
         firsts = [t for t in (folded["first"], self.order_times[0] if counted else None) if t is not None]
         lasts = [t for t in (folded["last"], self.order_times[-1] if counted else None) if t is not None]
         self.first_order_ms = min(firsts) if firsts else None
@@ -64,8 +67,9 @@ class Profile:
         self.plans: dict[str, dict[str, list[int]]] = agg["plans"]
 
 
-def _fold(text: str | None) -> str | None:
-    return " ".join(text.split()).casefold() if text else None
+def region_key(text: str | None) -> str | None:
+    """How ``region`` compares (API.md): case-insensitively, outer spaces trimmed."""
+    return text.strip().casefold() if text else None
 
 
 def from_record(record: Any) -> Profile:

@@ -27,11 +27,12 @@ MAX_DEPTH = 12
 MAX_NODES = 300
 MAX_LIST = 200
 MAX_DAYS = 365
-MAX_DAYS_AGO = 3650        # {"days_ago": N} on the time attributes (API.md "Segments")
+MAX_DAYS_AGO = 3650      # a relative time: {"days_ago": N}, N 0-3650 (API.md)
 RECOMMENDED_CONDITIONS = 3
 
-# Event groups a seller thinks in; ``order`` and ``order_paid`` are read from the exact
-# per-order record (``order`` leaves refunded orders out, ``order_paid`` keeps them).
+# Event groups a seller thinks in; ``order`` and ``order_paid`` are read from the per-order
+# record (``order`` exactly, leaving refunded orders out; ``order_paid`` keeps them and counts
+# like every other type: 50 most recent exact, older by whole days, docs/segments.md).
 GROUPS: dict[str, tuple[str, ...]] = {
     "cart_or_review": ("cart_added", "review_left"),
     "view_or_favorite": ("product_viewed", "favorited"),
@@ -42,9 +43,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 ORDER_EVENTS = ("order", "order_paid")
 EVENT_NAMES = frozenset(CUSTOMER_EVENT_TYPES) | frozenset(GROUPS) | frozenset(ORDER_EVENTS)
-# Prior outreach: the types the aggregates keep per plan (agg["plans"]).
-PLAN_EVENTS = frozenset({"message_read", "message_clicked", "message_replied", "unsubscribed",
-                         "voucher_claimed", "voucher_redeemed"})
+# The event types a rule may narrow to one plan (API.md "Precisely": plan_id goes only with
+# these). The aggregates keep a few more per plan (agg["plans"]); no rule reads those.
+PLAN_EVENTS = frozenset({"message_read", "message_clicked", "message_replied"})
 
 GENDERS = ("female", "male", "unknown")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -214,7 +215,7 @@ def _event(node: dict, path: str) -> dict:
     if "plan_id" in node and node["plan_id"] is not None:
         plan = node["plan_id"]
         if etype not in PLAN_EVENTS:
-            raise _Bad(f"{path}.plan_id", "plan_id applies to prior outreach only: "
+            raise _Bad(f"{path}.plan_id", "plan_id applies to messages only: "
                        + ", ".join(sorted(PLAN_EVENTS)))
         if not is_id(plan):
             raise _Bad(f"{path}.plan_id", f"plan_id must be a plan id: {ID_RULE}")
@@ -287,10 +288,27 @@ def _attr(node: dict, path: str) -> dict:
         if not isinstance(value, list) or len(value) != 2:
             raise _Bad(here, "'between' takes [low, high], both included")
         lo, hi = (_scalar(spec.kind, v, f"{here}[{i}]") for i, v in enumerate(value))
-        if spec.kind != "time" and Decimal(str(lo)) > Decimal(str(hi)):
+        if _reversed(spec.kind, lo, hi):
             raise _Bad(here, "low must not be greater than high")
         return {"attr": name, "op": op, "value": [lo, hi]}
     return {"attr": name, "op": op, "value": _scalar(spec.kind, value, here)}
+
+
+def _reversed(kind: str, lo: Any, hi: Any) -> bool:
+    """A ``between`` whose low end lies above its high end. Times compare when both are ISO
+    or both relative (``{"days_ago": 30}`` is before ``{"days_ago": 0}``); a mixed pair
+    depends on when it is read and is taken as the range between its two ends."""
+    if kind != "time":
+        return Decimal(str(lo)) > Decimal(str(hi))
+    if isinstance(lo, dict) and isinstance(hi, dict):
+        return lo["days_ago"] < hi["days_ago"]
+    if isinstance(lo, str) and isinstance(hi, str):
+        return _moment(lo) > _moment(hi)
+    return False
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _scalar(kind: str, value: Any, path: str) -> Any:
@@ -327,8 +345,8 @@ def _time(value: Any, path: str) -> Any:
     if isinstance(value, dict):
         if set(value) != {"days_ago"} or not _is_int(value["days_ago"]) \
                 or not 0 <= value["days_ago"] <= MAX_DAYS_AGO:
-            raise _Bad(path, "a relative time is {\"days_ago\": N} with N a whole number from 0 "
-                             f"to {MAX_DAYS_AGO}")
+            raise _Bad(path, "a relative time is {\"days_ago\": N} with N a whole number "
+                       f"from 0 to {MAX_DAYS_AGO}")
         return {"days_ago": value["days_ago"]}
     if isinstance(value, str):
         try:

@@ -10,7 +10,7 @@ import pytest
 BUILTINS = ["potential_new", "recent", "repeat", "loyal", "lapsed", "new_followers",
             "active_followers"]
 ADULT = {"attr": "age", "op": "gte", "value": 18}
-THAI = {"attr": "language", "op": "eq", "value": "th"}
+THAI = {"attr": "language", "op": "in", "value": ["th", "th-TH"]}   # th is not th-TH (API.md)
 BUYER = {"event": "order", "within_days": 30}
 
 
@@ -392,3 +392,42 @@ def test_a_rule_reaching_more_segments_than_the_limit_is_400(api):
     assert f"{MAX_REUSED + 1} segments" in r.json["error"]["details"][0]["message"]
     rule["any"][1]["any"].pop()
     assert api.post("/v1/segments/preview", {"rule": rule}).status_code == 200
+
+
+def _ms_iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def test_a_window_never_counts_the_partial_day_at_its_far_edge(api):
+    """API.md "Exactness of windows" through the HTTP preview: past a customer's 50 most
+    recent events of a type, an event in the day that straddles the window's far edge does
+    not count, one in a whole day inside does, and at most 50 events are counted exactly."""
+    day = 86_400_000
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    edge = now - 7 * day
+    inside = edge + 60_000           # one minute inside the window, in the edge's partial day
+    if inside // day != edge // day:
+        pytest.skip("the far edge is within a minute of midnight: no partial day to test")
+    whole_day = (edge // day + 1) * day + 60_000         # a day wholly inside the window
+
+    def views(cid: str, times: list[int]) -> list[dict]:
+        return [{"event_id": f"{cid}-v{i}", "type": "live_viewed", "customer_id": cid,
+                 "occurred_at": _ms_iso(t), "live_id": "l1"} for i, t in enumerate(times)]
+
+    latest = [now - 60_000 - i * 1000 for i in range(50)]
+    add_customers(api, {"heavy_partial": {}, "heavy_whole": {}, "light_partial": {}},
+                  views("heavy_partial", latest + [inside])
+                  + views("heavy_whole", latest + [whole_day])
+                  + views("light_partial", latest[:10] + [inside]))
+
+    def preview(gte: int) -> tuple[int, list[str]]:
+        rule = {"event": "live_viewed", "within_days": 7, "count": {"gte": gte}}
+        r = api.post("/v1/segments/preview", {"rule": rule})
+        assert r.status_code == 200, r.json
+        return r.json["size"], sorted(r.json["sample"])
+
+    assert preview(51) == (1, ["heavy_whole"])
+    assert preview(50) == (2, ["heavy_partial", "heavy_whole"])
+    assert preview(11) == (3, ["heavy_partial", "heavy_whole", "light_partial"])
+    assert preview(12)[0] == 2

@@ -45,15 +45,20 @@ BLANK = profile()
     ({"attr": "age", "op": "exists", "value": True}, THAI, True),
     ({"attr": "gender", "op": "eq", "value": "female"}, THAI, True),
     ({"attr": "gender", "op": "in", "value": ["male", "unknown"]}, THAI, False),
-    ({"attr": "region", "op": "eq", "value": "chiang  mai"}, THAI, True),
+    # API.md: region compares case-insensitively with outer spaces trimmed (only those);
+    # language compares the BCP-47 tag as stored, case and all (th is not th-TH)
+    ({"attr": "region", "op": "eq", "value": " chiang MAI "}, THAI, True),
+    ({"attr": "region", "op": "eq", "value": "chiang  mai"}, THAI, False),
     ({"attr": "region", "op": "not_in", "value": ["Bangkok"]}, THAI, True),
-    # API.md: language compares the tag as stored, case and all (THAI is stored as th-TH)
+    ({"attr": "language", "op": "eq", "value": "th-TH"}, THAI, True),
     ({"attr": "language", "op": "eq", "value": "th"}, THAI, False),
     ({"attr": "language", "op": "eq", "value": "th-th"}, THAI, False),
     ({"attr": "language", "op": "eq", "value": "th-LA"}, THAI, False),
     ({"attr": "language", "op": "in", "value": ["vi", "en"]}, THAI, False),
+    ({"attr": "language", "op": "in", "value": ["th", "th-TH"]}, THAI, True),
     ({"attr": "language", "op": "ne", "value": "vi"}, THAI, True),
     ({"attr": "language", "op": "not_in", "value": ["th"]}, THAI, True),
+    ({"attr": "language", "op": "not_in", "value": ["th-TH"]}, THAI, False),
 ], ids=lambda v: str(v)[:60] if isinstance(v, dict) else None)
 def test_demographic_conditions(rule, p, expected):
     assert holds(rule, p) is expected
@@ -124,7 +129,7 @@ BUYER = profile(*order(10, "30.00"), *order(40, "50.50"), *order(200, "19.50"),
     ({"attr": "first_order_at", "op": "lte", "value": {"days_ago": 201}}, False),
     ({"attr": "last_order_at", "op": "gte", "value": {"days_ago": 10}}, True),
     ({"attr": "last_order_at", "op": "gte", "value": {"days_ago": 9}}, False),
-    ({"attr": "last_order_at", "op": "between", "value": [{"days_ago": 0}, {"days_ago": 30}]}, True),
+    ({"attr": "last_order_at", "op": "between", "value": [{"days_ago": 30}, {"days_ago": 0}]}, True),
     ({"attr": "first_order_at", "op": "gte", "value": "2026-05-07T12:00:00Z"}, True),
     ({"attr": "first_order_at", "op": "gte", "value": "2026-05-07T12:00:00.001Z"}, False),
     ({"event": "order", "within_days": 30}, True),
@@ -146,7 +151,9 @@ def test_purchase_conditions_count_paid_orders_that_were_not_refunded(rule, expe
     ([event("followed", 10), event("unfollowed", 1)], {"attr": "is_follower", "op": "eq", "value": True}, False),
     ([], {"attr": "is_follower", "op": "ne", "value": True}, True),
     ([event("followed", 30)], {"attr": "followed_days", "op": "lte", "value": 30}, True),
-    ([event("followed", 30.01)], {"attr": "followed_days", "op": "lte", "value": 30}, False),
+    # whole days, rounded down (API.md): 30.01 days is 30 days; 31 is not
+    ([event("followed", 30.01)], {"attr": "followed_days", "op": "lte", "value": 30}, True),
+    ([event("followed", 31)], {"attr": "followed_days", "op": "lte", "value": 30}, False),
     ([event("followed", 7)], {"attr": "followed_days", "op": "gte", "value": 7}, True),
     ([event("followed", 6.99)], {"attr": "followed_days", "op": "gte", "value": 7}, False),
     ([event("followed", 10)], {"attr": "followed_days", "op": "between", "value": [7, 10]}, True),
@@ -174,13 +181,15 @@ def test_follow_conditions(events, rule, expected):
      {"event": "message_clicked", "within_days": 7, "plan_id": "p7"}, True),
     ([event("message_clicked", 2, plan_id="p7")],
      {"event": "message_clicked", "within_days": 7, "plan_id": "p8"}, False),
-    ([event("unsubscribed", 2, plan_id="p7")],
-     {"event": "unsubscribed", "within_days": 7, "plan_id": "p7"}, True),
+    ([event("message_replied", 2, plan_id="p7")],
+     {"event": "message_replied", "within_days": 7, "plan_id": "p7"}, True),
     ([event("unsubscribed", 2)], {"event": "unsubscribed", "within_days": 7}, True),
+    # 50 exact (days 1-50), then one a day as daily counts: days 51-59 lie wholly inside
+    # the window; day 60's event is at the far edge, in a partial day, so it never counts
     ([event("live_viewed", d) for d in range(1, 80)],
-     {"event": "live_viewed", "within_days": 60, "count": {"gte": 60}}, True),
+     {"event": "live_viewed", "within_days": 60, "count": {"gte": 59}}, True),
     ([event("live_viewed", d) for d in range(1, 80)],
-     {"event": "live_viewed", "within_days": 60, "count": {"gte": 61}}, False),
+     {"event": "live_viewed", "within_days": 60, "count": {"gte": 60}}, False),
 ], ids=lambda v: str(v)[:50] if isinstance(v, dict) else None)
 def test_event_conditions_count_in_the_window(events, rule, expected):
     assert holds(rule, profile(*events)) is expected
