@@ -10,7 +10,7 @@ import pytest
 BUILTINS = ["potential_new", "recent", "repeat", "loyal", "lapsed", "new_followers",
             "active_followers"]
 ADULT = {"attr": "age", "op": "gte", "value": 18}
-THAI = {"attr": "language", "op": "in", "value": ["th", "th-TH"]}   # th is not th-TH (API.md)
+THAI = {"attr": "language", "op": "eq", "value": "th"}
 BUYER = {"event": "order", "within_days": 30}
 
 
