@@ -16,14 +16,15 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-from aws_lambda_powertools.logging import Logger
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.logging import Logger
 
 REDACTED = "[redacted]"
 # Keys whose value is personal data whatever it holds: dropped from every log line.
@@ -35,6 +36,7 @@ PHONE = re.compile(r"(?:\+|%2B)\d[\d \-().]{5,18}\d|(?<![\w.])0\d{1,2}[ \-]?\d{3
                    re.IGNORECASE)
 
 _service: Logger | None = None
+_lock = threading.Lock()
 
 
 def is_personal(key: str) -> bool:
@@ -56,15 +58,22 @@ def scrub(value: Any) -> Any:
     return scrub(str(value))    # what JSON would print for it (an exception, a Decimal…)
 
 
-class ScrubbingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON, with ``log(...)`` fields at the top level and personal data removed."""
+def _scrubbing_formatter() -> Any:
+    """Powertools' JSON, with ``log(...)`` fields at the top level and personal data removed.
 
-    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
-        fields = log.pop("fields", None)
-        if isinstance(fields, dict):
-            for key, value in fields.items():
-                log.setdefault(key, value)
-        return super().serialize(scrub(log))
+    Powertools' logging (and the asyncio it pulls in) costs the API's cold import about 40 ms
+    (python -X importtime), so it is imported when the first line is written, not before."""
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    class ScrubbingFormatter(LambdaPowertoolsFormatter):
+        def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
+            fields = log.pop("fields", None)
+            if isinstance(fields, dict):
+                for key, value in fields.items():
+                    log.setdefault(key, value)
+            return super().serialize(scrub(log))
+
+    return ScrubbingFormatter(utc=True, use_rfc3339=True)
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -91,14 +100,46 @@ def service_logger() -> Logger:
     """The service's Powertools Logger (created on first use, level from settings)."""
     global _service
     if _service is None:
-        cfg = settings()
-        _service = Logger(service=cfg.service, level=cfg.log_level.upper(),
-                          logger_handler=_StderrHandler(),
-                          logger_formatter=ScrubbingFormatter(utc=True, use_rfc3339=True))
-        # One line per event: not again through the root logger's handlers (Lambda's own,
-        # or a library's basicConfig) in another format.
-        logging.getLogger(cfg.service).propagate = False
+        with _lock:
+            if _service is None:
+                from aws_lambda_powertools.logging import Logger
+
+                cfg = settings()
+                parent = logging.getLogger(cfg.service)
+                for handler in [h for h in parent.handlers if isinstance(h, _FirstLine)]:
+                    parent.removeHandler(handler)
+                _service = Logger(service=cfg.service, level=cfg.log_level.upper(),
+                                  logger_handler=_StderrHandler(),
+                                  logger_formatter=_scrubbing_formatter())
+                # One line per event: not again through the root logger's handlers (Lambda's
+                # own, or a library's basicConfig) in another format.
+                parent.propagate = False
     return _service
+
+
+class _FirstLine(logging.Handler):
+    """Stands in for the Powertools handler until the first line is written: then creates
+    the service logger (which replaces it) and hands the line to its handler."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        service = service_logger()
+        for handler in logging.getLogger(service.service).handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+def _parent() -> logging.Logger:
+    """The service's logger as the stdlib sees it, ready before Powertools is loaded: the
+    level from settings, no propagation, and the stand-in handler."""
+    cfg = settings()
+    parent = logging.getLogger(cfg.service)
+    if _service is None and not any(isinstance(h, _FirstLine) for h in parent.handlers):
+        with _lock:
+            if _service is None and not any(isinstance(h, _FirstLine) for h in parent.handlers):
+                parent.setLevel(cfg.log_level.upper())
+                parent.propagate = False
+                parent.addHandler(_FirstLine())
+    return parent
 
 
 def configure() -> Logger:
@@ -110,8 +151,7 @@ def configure() -> Logger:
 
 def get_logger(name: str) -> logging.Logger:
     """A component's logger, a child of the service logger (its lines carry ``logger``)."""
-    service = service_logger()
-    return logging.getLogger(f"{service.service}.{name}")
+    return logging.getLogger(f"{_parent().name}.{name}")
 
 
 def log(logger: logging.Logger, msg: str, level: int = logging.INFO, **fields: Any) -> None:

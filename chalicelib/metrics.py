@@ -18,8 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
-
 from chalicelib.settings import settings
 
 EVENTS_INGESTED = "events_ingested"
@@ -53,6 +51,10 @@ def outcomes(rows: Iterable[dict]) -> None:
 
 def documents() -> list[dict[str, Any]]:
     """The pending counters as EMF documents (and forget them)."""
+    # Powertools Metrics costs the API's cold import (with Powertools' logging, about 40 ms:
+    # python -X importtime); loaded when there is a counter to write.
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
     with _lock:
         pending = dict(_pending)
         _pending.clear()

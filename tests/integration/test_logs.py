@@ -132,3 +132,24 @@ def test_the_log_level_of_settings_is_honoured(level, shown):
                                                        "CRM_STAGE": "test"})
     assert done.returncode == 0, done.stderr
     assert [line["message"] for line in json_lines(done.stderr)] == shown
+
+
+def test_powertools_stays_out_of_the_cold_import_until_a_line_or_a_metric_is_written():
+    """The API's cold import budget (app.py ≤ 1.5× boto3, bench_foundation): Powertools'
+    logging and metrics load with the first log line or counter, and that first line is
+    still Powertools' scrubbed JSON."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import json, sys, app\n"
+            "print(sorted(m for m in sys.modules if m.startswith('aws_lambda_powertools')))\n"
+            "from chalicelib.logs import get_logger, log\n"
+            "log(get_logger('probe'), 'first line', seller_id='s1', phone='+66812345678')\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+    line = json.loads(out.stderr.strip().splitlines()[-1])
+    assert (line["message"], line["seller_id"], line["phone"]) == ("first line", "s1",
+                                                                   "[redacted]")
+    assert line["logger"].endswith(".probe")
