@@ -8,8 +8,9 @@ audience layer above will combine both (the store fetches the snapshot object fr
 evaluates it). pyarrow is not used: DuckDB alone builds the snapshot from Python lists, and
 the Lambda package stays under its 250 MB limit (docs/segments.md gives the figures).
 
-DuckDB is imported lazily, inside ``connect``: ``import duckdb`` costs ~0.15-0.3 s of CPU
-and ~70 MB of mapped library, which the cold start of every other route must not pay.
+DuckDB is imported lazily, inside ``connect``: ``import duckdb`` alone takes 266-294 ms and
++28 MB of RSS on this machine (3 processes), more than half of the app's whole cold import;
+no other route may pay that (docs/architecture.md, "Function-level imports").
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> Any:
         config["threads"] = threads
     if memory_limit is not None:
         config["memory_limit"] = memory_limit
-    return duckdb.connect(":memory:", config=config)
+    con = duckdb.connect(":memory:", config=config)
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def create_table(con: Any, name: str = "snapshot") -> None:

@@ -232,8 +232,11 @@ class SqlCompiler:
         for t in GROUPS.get(etype, (etype,)):
             if t not in HISTORY_TYPES:
                 continue
+            # With no kept time after ``until`` (no event in the future), the latest time
+            # and the latest counted day decide alone; only otherwise are the lists read.
+            day = first_whole_day(since)
             parts.append(f"(CASE WHEN l_{t} BETWEEN {since} AND {until} THEN TRUE "
-                         f"WHEN {self._none_in_window(t, since)} THEN FALSE "
+                         f"WHEN coalesce(l_{t} < {since}, TRUE) THEN coalesce(m_{t} >= {day}, FALSE) "
                          f"ELSE {self._full_count(t, since, until)} >= 1 END)")
         return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
 
