@@ -98,17 +98,25 @@ def source_of(path: str) -> str:
     return f"read_parquet({columnar._quote(path)})"
 
 
-def matching_ids(con: Any, source: str, rule: dict, now_ms: int, resolver: Resolver) -> set[str]:
-    """Ids of the customers of ``source`` (a table name or ``source_of(path)``) in the rule."""
-    where, params = columnar.compile_sql(rule, now_ms, resolver)
+def latest_ms(con: Any, source: str) -> int | None:
+    """The latest kept event time in a snapshot (one scan of scalar columns; to be stored
+    with the snapshot when it is written)."""
+    return con.execute(f"SELECT {columnar.LATEST_SQL} FROM {source}").fetchone()[0]
+
+
+def matching_ids(con: Any, source: str, rule: dict, now_ms: int, resolver: Resolver,
+                 latest: int | None = None) -> set[str]:
+    """Ids of the customers of ``source`` (a table name or ``source_of(path)``) in the rule;
+    ``latest``: ``latest_ms`` of that snapshot, when known."""
+    where, params = columnar.compile_sql(rule, now_ms, resolver, latest)
     return {r[0] for r in con.execute(f"SELECT customer_id FROM {source} WHERE {where}",
                                       params).fetchall()}
 
 
 def preview(con: Any, source: str, rule: dict, now_ms: int, resolver: Resolver,
-            sample_size: int = 20) -> dict:
+            sample_size: int = 20, latest: int | None = None) -> dict:
     """Size now and a sample of members (the smallest ids), in one scan."""
-    where, params = columnar.compile_sql(rule, now_ms, resolver)
+    where, params = columnar.compile_sql(rule, now_ms, resolver, latest)
     size, sample = con.execute(
         f"SELECT count(*), coalesce(min(customer_id, {int(sample_size)}), []) "
         f"FROM {source} WHERE {where}", params).fetchone()

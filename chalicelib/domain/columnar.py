@@ -63,6 +63,8 @@ LAYOUT: tuple[tuple[str, str], ...] = (
                    (f"m_{e}", "INTEGER"))),
 )
 COLUMNS: tuple[str, ...] = tuple(c for c, _ in LAYOUT)
+# The latest kept event time of a snapshot (per type, as the l_ columns hold it).
+LATEST_SQL = "max(greatest(" + ", ".join(f"l_{e}" for e in HISTORY_TYPES) + "))"
 
 
 def _cents(amount: Decimal) -> int:
@@ -122,9 +124,12 @@ def _fraction(value: Any) -> tuple[int, int]:
 class SqlCompiler:
     """Compiles a rule for one ``now`` into SQL; params are collected in text order."""
 
-    def __init__(self, now_ms: int, resolver: Resolver) -> None:
+    def __init__(self, now_ms: int, resolver: Resolver, latest_ms: int | None = None) -> None:
         self.now_ms = now_ms
         self.resolver = resolver
+        # No kept event time of the snapshot is after now: "at least once" conditions are
+        # then decided by the latest time and day columns alone, without reading any list.
+        self.nothing_after_now = latest_ms is not None and latest_ms <= now_ms
         self.params: list[Any] = []
         self._items = Compiler(now_ms, resolver)   # tag resolution, time values: one truth
         self._visiting: set[str] = set()
@@ -235,6 +240,9 @@ class SqlCompiler:
             # With no kept time after ``until`` (no event in the future), the latest time
             # and the latest counted day decide alone; only otherwise are the lists read.
             day = first_whole_day(since)
+            if self.nothing_after_now:
+                parts.append(f"(coalesce(l_{t} >= {since}, FALSE) OR coalesce(m_{t} >= {day}, FALSE))")
+                continue
             parts.append(f"(CASE WHEN l_{t} BETWEEN {since} AND {until} THEN TRUE "
                          f"WHEN coalesce(l_{t} < {since}, TRUE) THEN coalesce(m_{t} >= {day}, FALSE) "
                          f"ELSE {self._full_count(t, since, until)} >= 1 END)")
@@ -339,12 +347,14 @@ def _money_range(cents_expr: str, bounds: dict) -> str:
     return "(" + " AND ".join(parts) + ")"
 
 
-def compile_sql(rule: dict, now_ms: int, resolver: Resolver) -> tuple[str, list[Any]]:
+def compile_sql(rule: dict, now_ms: int, resolver: Resolver, latest_ms: int | None = None
+                ) -> tuple[str, list[Any]]:
     """``(where, params)``: a SQL boolean over one snapshot row, true when the customer is in
-    the rule at ``now_ms`` (the same answer as compiler.compile_rule)."""
-    c = SqlCompiler(now_ms, resolver)
+    the rule at ``now_ms`` (the same answer as compiler.compile_rule). ``latest_ms``, when
+    known, is the latest kept event time of the whole snapshot (``LATEST_SQL``)."""
+    c = SqlCompiler(now_ms, resolver, latest_ms)
     return c.compile(rule), c.params
 
 
-__all__ = ["COLUMNS", "HISTORY_TYPES", "LAYOUT", "SqlCompiler", "compile_sql",
+__all__ = ["COLUMNS", "HISTORY_TYPES", "LATEST_SQL", "LAYOUT", "SqlCompiler", "compile_sql",
            "first_whole_day", "row_of", "rows"]

@@ -44,6 +44,9 @@ def both(rule: dict, profiles: list[Profile], resolver, now_ms: int = NOW_MS
     con = engine.connect(threads=1)
     engine.load(con, profiles)
     cols = engine.matching_ids(con, "snapshot", rule, now_ms, resolver)
+    # the same with the snapshot's latest time known (no list read for "at least once")
+    latest = engine.latest_ms(con, "snapshot")
+    assert engine.matching_ids(con, "snapshot", rule, now_ms, resolver, latest) == cols
     con.close()
     return items, cols
 
