@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.domain import compiler as items
 from chalicelib.domain.aggregates import DAY_MS
 from chalicelib.domain.compiler import Compiler, Resolver
 from chalicelib.domain.events import CUSTOMER_EVENT_TYPES
@@ -42,6 +43,7 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("age", "INTEGER"),
     ("gender", "VARCHAR"),
     ("region_key", "VARCHAR"),        # trimmed, inner spaces collapsed, casefolded
+    ("language", "VARCHAR"),          # the BCP-47 tag as stored
     ("lang_key", "VARCHAR"),          # casefolded BCP-47 tag
     ("lang_primary", "VARCHAR"),      # its primary subtag
     ("tags", "VARCHAR[]"),            # tag ids
@@ -49,6 +51,8 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("followed_ms", "BIGINT"),        # the first follow after the latest unfollow
     ("order_count", "BIGINT"),
     ("total_cents", "BIGINT"),        # total paid in cents (amounts have 2 decimals)
+    ("avg_num", "BIGINT"),            # avg_order_value = avg_num / avg_den, exactly
+    ("avg_den", "BIGINT"),
     ("first_order_ms", "BIGINT"),
     ("last_order_ms", "BIGINT"),
     ("orders", _ORDER),               # counted orders (paid, not refunded): time, cents
@@ -79,10 +83,19 @@ def row_of(p: Profile) -> tuple:
     orders = [{"t": t, "c": _cents(a)} for t, a in zip(p.order_times, p.order_amounts, strict=True)]
     plans = [{"p": plan, "e": etype, "t": list(ts)}
              for plan, per_type in p.plans.items() for etype, ts in per_type.items() if ts]
+    lang_key = " ".join(p.language.split()).casefold() if p.language else None
+    avg = p.avg_order_value
+    if avg is None:
+        avg_num = avg_den = None
+    elif avg * 100 == (avg * 100).to_integral_value():   # as the profile holds it: cents
+        avg_num, avg_den = int(avg * 100), 100
+    else:                                                # total / count, unrounded
+        avg_num, avg_den = _cents(p.total_paid), 100 * p.order_count
     out: list[Any] = [
-        p.customer_id, p.age, p.gender, p.region_key, p.lang_key, p.lang_primary,
+        p.customer_id, p.age, p.gender, p.region_key, p.language or None, lang_key,
+        lang_key.split("-")[0] if lang_key else None,
         sorted(p.tags) or None, bool(p.follows), p.followed_ms, p.order_count,
-        _cents(p.total_paid), p.first_order_ms, p.last_order_ms,
+        _cents(p.total_paid), avg_num, avg_den, p.first_order_ms, p.last_order_ms,
         orders or None, p.order_times[-1] if p.order_times else None,
         list(p.paid_times) or None, p.paid_times[-1] if p.paid_times else None, plans or None]
     for etype in HISTORY_TYPES:
@@ -104,6 +117,11 @@ def first_whole_day(since_ms: int) -> int:
     """The first UTC day lying wholly at or after ``since_ms``: a daily count is for a whole
     day, so the far edge's partial day never counts (API.md, Segments, "Precisely")."""
     return -(-since_ms // DAY_MS)
+
+
+def last_whole_day(until_ms: int) -> int:
+    """The last UTC day lying wholly at or before ``until_ms`` (today is not, until midnight)."""
+    return (until_ms + 1) // DAY_MS - 1
 
 
 def _quote(text: str) -> str:
@@ -228,9 +246,10 @@ class SqlCompiler:
 
     def _full_count(self, etype: str, since: int, until: int) -> str:
         day = first_whole_day(since)
+        last = last_whole_day(until)
         return (f"(coalesce(len(list_filter(t_{etype}, lambda v: v BETWEEN {since} AND {until})), 0)"
-                f" + coalesce(list_sum(list_transform(list_filter(d_{etype}, lambda c: c.d >= "
-                f"{day}), lambda c: c.n)), 0))")
+                f" + coalesce(list_sum(list_transform(list_filter(d_{etype}, lambda c: c.d BETWEEN "
+                f"{day} AND {last}), lambda c: c.n)), 0))")
 
     def _any_in_window(self, etype: str, since: int, until: int) -> str:
         parts = []
@@ -241,7 +260,9 @@ class SqlCompiler:
             # and the latest counted day decide alone; only otherwise are the lists read.
             day = first_whole_day(since)
             if self.nothing_after_now:
-                parts.append(f"(coalesce(l_{t} >= {since}, FALSE) OR coalesce(m_{t} >= {day}, FALSE))")
+                # Day counts are older than every kept time (aggregates._add_time moves the
+                # oldest out), so with l_ before the window no day in it can count either.
+                parts.append(f"coalesce(l_{t} >= {since}, FALSE)")
                 continue
             parts.append(f"(CASE WHEN l_{t} BETWEEN {since} AND {until} THEN TRUE "
                          f"WHEN coalesce(l_{t} < {since}, TRUE) THEN coalesce(m_{t} >= {day}, FALSE) "
@@ -254,18 +275,18 @@ class SqlCompiler:
         name, op, value = node["attr"], node["op"], node["value"]
         if name == "followed_days":
             return self._followed_days(op, value)
-        if name == "language" and op != "exists":
-            return self._language(op, value)
+        if name == "language" and op != "exists" and items.ATTR_SLOTS["language"] == "lang_key":
+            return self._language(op, value)    # the item predicate folds case and variants
         if name == "total_paid":
             return self._money_attr("total_cents", None, op, value)
         if name == "avg_order_value":
-            return self._money_attr("total_cents", "order_count", op, value)
-        col = {"region": "region_key", "is_follower": "follows", "language": "lang_key",
+            return self._money_attr("avg_num", "avg_den", op, value)
+        col = {"region": "region_key", "is_follower": "follows",
                "first_order_at": "first_order_ms", "last_order_at": "last_order_ms"}.get(name, name)
         if op == "exists":
             return f"({col} IS {'NOT ' if value else ''}NULL)"
-        if name in ("gender", "region"):
-            fold = (lambda v: " ".join(v.split()).casefold()) if name == "region" else (lambda v: v)
+        if name in ("gender", "region", "language"):
+            fold = self._items._converter(name)    # the item predicate's own folding
             if op in ("in", "not_in"):
                 listed = self.param(sorted({fold(v) for v in value}), "VARCHAR[]")
                 return (f"list_contains({listed}, {col})" if op == "in"
@@ -285,20 +306,20 @@ class SqlCompiler:
         sql_op = {"eq": "=", "ne": "<>", "gte": ">=", "lte": "<="}[op]
         return f"({col} {sql_op} {convert(value)})"
 
-    def _money_attr(self, cents: str, count: str | None, op: str, value: Any) -> str:
-        """total_paid (count None) or avg_order_value = total / count, compared exactly:
-        total/(100 n) op p/10^k  <=>  cents * 10^k op 100 p n, in 128-bit integers."""
+    def _money_attr(self, num: str, den: str | None, op: str, value: Any) -> str:
+        """total_paid (cents, den None: /100) or avg_order_value (avg_num / avg_den, NULL
+        without orders), compared exactly: num/den op p/10^k <=> num*10^k op p*den, in
+        128-bit integers."""
         if op == "exists":
-            if count is None:   # total_paid is 0.00 for a customer without orders
+            if den is None:     # total_paid is 0.00 for a customer without orders
                 return "TRUE" if value else "FALSE"
-            return f"({count} > 0)" if value else f"({count} = 0)"
+            return f"({den} IS {'NOT ' if value else ''}NULL)"
 
         def cmp(sql_op: str, x: Any) -> str:
             p, k = _fraction(x)
-            left = f"({cents}::HUGEINT * {10 ** k})"
-            right = f"({100 * p}::HUGEINT" + (f" * {count})" if count else ")")
-            return f"({left} {sql_op} {right})"
-        guard = f"{count} > 0 AND " if count else ""
+            right = f"({100 * p}::HUGEINT)" if den is None else f"({p}::HUGEINT * {den})"
+            return f"(({num}::HUGEINT * {10 ** k}) {sql_op} {right})"
+        guard = f"{den} IS NOT NULL AND " if den else ""
         if op == "between":
             lo, hi = sorted(Decimal(v) for v in value)
             return f"({guard}{cmp('>=', lo)} AND {cmp('<=', hi)})"

@@ -98,7 +98,7 @@ def test_first_whole_day_is_the_window_start_rounded_up_to_a_day():
 
 
 def _far_edge_days(rule: dict, resolver, now_ms: int) -> set[int]:
-    """The partial first days of every window of a rule (segments expanded)."""
+    """The partial first and last days of every window of a rule (segments expanded)."""
     days: set[int] = set()
     seen: set[str] = set()
 
@@ -107,6 +107,8 @@ def _far_edge_days(rule: dict, resolver, now_ms: int) -> set[int]:
             since = now_ms - node["within_days"] * DAY_MS
             if since % DAY_MS:
                 days.add(since // DAY_MS)
+            if (now_ms + 1) % DAY_MS:   # today, not whole until midnight
+                days.add(now_ms // DAY_MS)
         if "segment" in node and node["segment"] not in seen:
             seen.add(node["segment"])
             sub = resolver.segment(node["segment"])
