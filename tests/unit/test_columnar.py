@@ -160,9 +160,15 @@ def attr_leaf(draw):
         value = draw(st.booleans())
     elif op in ("in", "not_in"):
         value = draw(st.lists(_scalar(spec.kind), min_size=1, max_size=3))
+    elif op == "between" and spec.kind == "time":   # low first: both ISO or both days_ago
+        if draw(st.booleans()):
+            value = sorted(draw(st.lists(st.sampled_from(ISO), min_size=2, max_size=2)))
+        else:
+            days = sorted(draw(st.lists(st.sampled_from([0, 1, 30, 90, 365, 400]),
+                                        min_size=2, max_size=2)), reverse=True)
+            value = [{"days_ago": d} for d in days]
     elif op == "between":
-        pair = [draw(_scalar(spec.kind)), draw(_scalar(spec.kind))]
-        value = pair if spec.kind == "time" else sorted(pair, key=lambda v: float(v))
+        value = sorted([draw(_scalar(spec.kind)), draw(_scalar(spec.kind))], key=lambda v: float(v))
     else:
         value = draw(_scalar(spec.kind))
     return {"attr": name, "op": op, "value": value}
