@@ -367,3 +367,28 @@ def test_window_counts_over_whole_day_overflow_agree_on_both_back_ends(case):
         profiles = [_without_days(p, days) for p in profiles]
     items, cols = both(rule, profiles, catalogue)
     assert cols == items, (rule, compile_sql(rule, NOW_MS, catalogue)[0])
+
+
+@pytest.mark.parametrize("follow_days_ago", [0.0, 0.5, 6.5, 7.0 - EDGE, 7.0, 7.0 + EDGE, 7.5, 8.0, 30.5])
+@pytest.mark.parametrize("condition", [
+    {"attr": "followed_days", "op": "lte", "value": 7},
+    {"attr": "followed_days", "op": "gte", "value": 7},
+    {"attr": "followed_days", "op": "between", "value": [1, 7]},
+    {"attr": "followed_days", "op": "gte", "value": 2.5},
+    {"event": "followed", "within_days": 7},
+], ids=["lte_7", "gte_7", "between_1_7", "gte_2.5", "event_7"])
+def test_follow_boundaries_hold_on_both_back_ends(condition, follow_days_ago):
+    p = Profile("c1", agg=agg_of(event("followed", follow_days_ago)))
+    items, cols = both(_normalised(condition), [p], Catalogue({}))
+    assert cols == items
+
+
+@pytest.mark.parametrize("orders, window", [(60, 7), (60, 30), (55, 3)])
+def test_raw_order_paid_counts_past_50_orders_hold_on_both_back_ends(orders, window):
+    events = [e for i in range(orders) for e in order(0.5 + i / 8)]
+    p = Profile("c1", agg=agg_of(*events))
+    for n in (50, 51, 55, 60):
+        for count in ({"gte": n}, {"lte": n}):
+            rule = _normalised({"event": "order_paid", "within_days": window, "count": count})
+            items, cols = both(rule, [p], Catalogue({}))
+            assert cols == items, rule
