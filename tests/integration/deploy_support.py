@@ -66,7 +66,8 @@ class Resolver:
             return {"Arn": arn, "QueueName": arn.rsplit(":", 1)[1]}[attr]
         if kind == "AWS::Lambda::Function" and attr == "Arn":
             return self.session.client("lambda").get_function(FunctionName=pid)["Configuration"]["FunctionArn"]
-        raise NotImplementedError(f"GetAtt {logical}.{attr} ({kind})")
+        raise AssertionError(f"the template reads GetAtt {logical}.{attr} ({kind}), which this "
+                             "resolver does not know: teach it here")
 
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
@@ -100,7 +101,8 @@ class Resolver:
             if key == "Fn::Sub":
                 return self.sub(*(arg if isinstance(arg, list) else [arg, {}]))
             if key.startswith("Fn::"):
-                raise NotImplementedError(key)
+                raise AssertionError(f"the template uses {key}, which this resolver does not "
+                                     "evaluate: teach it here")
         return {k: v for k, v in ((k, self(x)) for k, x in value.items()) if v is not _NO_VALUE}
 
     def sub(self, text: str, names: dict[str, Any]) -> str:
