@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -121,3 +122,46 @@ def preview(con: Any, source: str, rule: dict, now_ms: int, resolver: Resolver,
         f"SELECT count(*), coalesce(min(customer_id, {int(sample_size)}), []) "
         f"FROM {source} WHERE {where}", params).fetchone()
     return {"size": size, "sample": sorted(sample)}
+
+
+# ----- a snapshot as the audience layer reads it ----------------------------------------
+
+_ENGINE: Any = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def engine() -> Any:
+    """This process's DuckDB connection (one per process, like the snapshot files it reads);
+    every read takes its own ``cursor()``, which has its own temp tables."""
+    global _ENGINE
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            _ENGINE = connect()
+        return _ENGINE.cursor()
+
+
+def open_source(cur: Any, files: list[str], skip: Iterable[str]) -> str:
+    """A SQL source over a snapshot made of ``files`` (a base first, then deltas oldest
+    first; a later file is newer for every customer in both), with one row per customer —
+    the newest — and none for the customers in ``skip`` (those the caller reads from the
+    table instead). Creates the temp tables it needs on ``cur``; returns the source text."""
+    skip = sorted(set(skip))
+    if skip:
+        cur.execute("CREATE OR REPLACE TEMP TABLE skip_ids AS "
+                    "SELECT unnest(?::VARCHAR[]) AS customer_id", [skip])
+    base, deltas = files[0], files[1:]
+    if not deltas:
+        src = source_of(base)
+        return f"(SELECT * FROM {src} ANTI JOIN skip_ids USING (customer_id))" if skip else src
+    # The deltas, newest first, each customer once: small (compaction keeps them so).
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE delta_rows AS SELECT * FROM {source_of(deltas[-1])}")
+    for path in reversed(deltas[:-1]):
+        cur.execute(f"INSERT INTO delta_rows SELECT * FROM {source_of(path)} "
+                    "ANTI JOIN delta_rows USING (customer_id)")
+    cur.execute("CREATE OR REPLACE TEMP TABLE base_skip AS SELECT customer_id FROM delta_rows")
+    if skip:
+        cur.execute("INSERT INTO base_skip SELECT customer_id FROM skip_ids")
+    fresh = "(SELECT * FROM delta_rows ANTI JOIN skip_ids USING (customer_id))" if skip \
+        else "delta_rows"
+    return (f"(SELECT * FROM {source_of(base)} ANTI JOIN base_skip USING (customer_id) "
+            f"UNION ALL SELECT * FROM {fresh})")

@@ -45,7 +45,7 @@ def list_segments(p, query):
     offset = (decode_cursor(query.cursor) or {}).get("o", 0)
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
-    items, more = segments.list_all(p.seller_id, offset, query.limit)
+    items, more = segments.list_all(p.seller_id, offset, query.limit, now())
     return {"items": items, "next_cursor": encode_cursor({"o": more} if more else None)}
 
 

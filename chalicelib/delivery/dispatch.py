@@ -81,20 +81,6 @@ def dispatch(seller_id: str, plan_id: str, now: datetime) -> str:
     return "dispatched"
 
 
-def audience_ids(seller_id: str, audience: dict, now: datetime) -> set[str]:
-    """Union of the segments, minus the excluded segments (the tags filter narrows later,
-    on the items read for eligibility)."""
-    # A segment deleted after the plan was made contributes nobody (rather than failing the
-    # whole dispatch over and over into the DLQ).
-    wanted = [s for s in audience.get("segment_ids") or [] if audiences.segment_exists(seller_id, s)]
-    members = audiences.segment_members(seller_id, wanted, now)
-    excluded = [s for s in audience.get("exclude_segment_ids") or []
-                if audiences.segment_exists(seller_id, s)]
-    if excluded and members:
-        members -= audiences.segment_members(seller_id, excluded, now)
-    return members
-
-
 def recent_sends(seller_id: str, plan_id: str, now_ms: int, per_days: int) -> Counter[str]:
     """Marketing messages each customer got in the cap's window, from finished chunks."""
     since = now_ms - per_days * aggregates.DAY_MS
@@ -107,11 +93,8 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
     """Write the plan's snapshot (skip rows, chunks, figures); returns the chunk count."""
     seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
     audience = plan.audience or {}
-    ids = audience_ids(seller_id, audience, now)
-    items = customers.batch_get(seller_id, sorted(ids)) if ids else {}
-    if audience.get("tags"):
-        keep = audiences.compile_rule(seller_id, {"tags": audience["tags"]}, now)
-        items = {cid: item for cid, item in items.items() if keep(item)}
+    ids = audiences.audience_members(seller_id, audience, now)
+    items = customers.batch_get(seller_id, ids) if ids else {}
     shop = shop_settings_store.in_force(seller_id)
     marketing = plan.kind in rules.MARKETING_KINDS
     cap = (shop.frequency_cap.max_messages, shop.frequency_cap.per_days) \

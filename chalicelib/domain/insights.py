@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
 from chalicelib.domain.aggregates import DAY_MS
@@ -35,39 +35,74 @@ def price_band(amount: Decimal) -> str:
     return next(name for name, below in PRICE_BANDS if below is None or amount < below)
 
 
+class Tally:
+    """The insights' counts, added up from profiles (``add``) and from partial counts made
+    elsewhere (``merge``: the columnar snapshot's), then ``result()``."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.since, self.now_ms = now_ms - WINDOW_DAYS * DAY_MS, now_ms
+        self.size = self.followers = self.orders = 0
+        self.gmv = Decimal(0)
+        self.gender: Counter[str] = Counter()
+        self.ages: Counter[str] = Counter({name: 0 for name, _, _ in AGE_BANDS} | {UNKNOWN: 0})
+        self.regions: Counter[str] = Counter()
+        self.languages: Counter[str] = Counter()
+        self.prices: Counter[str] = Counter({name: 0 for name, _ in PRICE_BANDS})
+
+    def add(self, p: Profile) -> None:
+        self.size += 1
+        self.followers += p.follows
+        self.gender[p.gender or UNKNOWN] += 1
+        self.ages[age_band(p.age)] += 1
+        self.regions[p.region or UNKNOWN] += 1
+        self.languages[p.language or UNKNOWN] += 1
+        lo, hi = bisect_left(p.order_times, self.since), bisect_right(p.order_times, self.now_ms)
+        self.add_orders(p.order_amounts[lo:hi])
+
+    def add_orders(self, amounts: Iterable[Decimal]) -> None:
+        for amount in amounts:
+            self.orders += 1
+            self.gmv += amount
+            self.prices[price_band(amount)] += 1
+
+    def merge(self, size: int, followers: int, gender: Mapping[str | None, int],
+              ages: Mapping[int | None, int], regions: Mapping[str | None, int],
+              languages: Mapping[str | None, int], orders: int, gmv: Decimal,
+              prices: Mapping[str, int]) -> None:
+        """Counts of other members: by raw value (None: not set), orders in the window."""
+        self.size += size
+        self.followers += followers
+        for counter, counts in ((self.gender, gender), (self.regions, regions),
+                                (self.languages, languages)):
+            for value, n in counts.items():
+                counter[value or UNKNOWN] += n
+        for age, n in ages.items():
+            self.ages[age_band(age)] += n
+        self.orders += orders
+        self.gmv += gmv
+        self.prices.update(prices)
+
+    def result(self) -> dict:
+        size, orders, gmv = self.size, self.orders, self.gmv
+        aov = (gmv / orders) if orders else Decimal(0)
+        return {
+            "size": size,
+            "follower_share": round(self.followers / size, 4) if size else 0.0,
+            "gender": dict(self.gender.most_common()),
+            "age_bands": dict(self.ages),
+            "regions": dict(self.regions.most_common()),
+            "languages": dict(self.languages.most_common()),
+            "orders": orders,
+            "gmv": str(gmv.quantize(CENT, ROUND_HALF_UP)),
+            "aov": str(aov.quantize(CENT, ROUND_HALF_UP)),
+            "price_bands": dict(self.prices),
+            "window_days": WINDOW_DAYS,
+        }
+
+
 def summarise(members: Iterable[Profile], now_ms: int) -> dict:
     """The body of GET /v1/segments/{id}/insights for these members."""
-    since = now_ms - WINDOW_DAYS * DAY_MS
-    size = followers = orders = 0
-    gmv = Decimal(0)
-    gender: Counter[str] = Counter()
-    ages: Counter[str] = Counter({name: 0 for name, _, _ in AGE_BANDS} | {UNKNOWN: 0})
-    regions: Counter[str] = Counter()
-    languages: Counter[str] = Counter()
-    prices: Counter[str] = Counter({name: 0 for name, _ in PRICE_BANDS})
+    tally = Tally(now_ms)
     for p in members:
-        size += 1
-        followers += p.follows
-        gender[p.gender or UNKNOWN] += 1
-        ages[age_band(p.age)] += 1
-        regions[p.region or UNKNOWN] += 1
-        languages[p.language or UNKNOWN] += 1
-        lo, hi = bisect_left(p.order_times, since), bisect_right(p.order_times, now_ms)
-        for amount in p.order_amounts[lo:hi]:
-            orders += 1
-            gmv += amount
-            prices[price_band(amount)] += 1
-    aov = (gmv / orders) if orders else Decimal(0)
-    return {
-        "size": size,
-        "follower_share": round(followers / size, 4) if size else 0.0,
-        "gender": dict(gender.most_common()),
-        "age_bands": dict(ages),
-        "regions": dict(regions.most_common()),
-        "languages": dict(languages.most_common()),
-        "orders": orders,
-        "gmv": str(gmv.quantize(CENT, ROUND_HALF_UP)),
-        "aov": str(aov.quantize(CENT, ROUND_HALF_UP)),
-        "price_bands": dict(prices),
-        "window_days": WINDOW_DAYS,
-    }
+        tally.add(p)
+    return tally.result()

@@ -88,9 +88,13 @@ def list_page(seller_id: str, limit: int, cursor: dict | None, now: datetime,
               ) -> tuple[list[dict], dict | None]:
     """A page of customers, optionally filtered; the cursor is the last customer examined,
     so every match appears exactly once across pages."""
-    keep = audiences.customer_filter(seller_id, segment_id, tag, now)
-    found, state = repo.matching_page(seller_id, limit, cursor, keep)
-    return _render_all(seller_id, found, now), state
+    if segment_id is None and tag is None:
+        found, state = repo.matching_page(seller_id, limit, cursor)
+        return _render_all(seller_id, found, now), state
+    ids, state = audiences.filtered_page(seller_id, segment_id, tag, limit, cursor, now)
+    items = repo.batch_get(seller_id, ids) if ids else {}
+    # A customer is never deleted, so every id found is there (a race cannot drop one).
+    return _render_all(seller_id, [items[c] for c in ids if c in items], now), state
 
 
 def _render_all(seller_id: str, items: list[repo.CustomerItem], now: datetime) -> list[dict]:

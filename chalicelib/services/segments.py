@@ -11,6 +11,7 @@ from chalicelib.audiences import (
     MAX_ID,
     Catalogue,
     display_form,
+    segment_sizes,
     stored_form,
     validate_rule,
 )
@@ -44,13 +45,16 @@ def custom_view(item: store.SegmentItem, tag_names: dict[str, str]) -> dict:
             "created_at": iso(int(item.created_at)), "updated_at": iso(int(item.updated_at))}
 
 
-def list_all(seller_id: str, offset: int, limit: int) -> tuple[list[dict], int | None]:
+def list_all(seller_id: str, offset: int, limit: int, now: datetime) -> tuple[list[dict], int | None]:
     """Built-ins first (catalogue order), then custom segments by id."""
     cat = Catalogue(seller_id)
     names = cat.tag_names() if cat.custom else {}
     views = [builtin_view(s) for s in builtins.BUILTIN_SEGMENTS]
     views += [custom_view(item, names) for _, item in sorted(cat.custom.items())]
     page = views[offset:offset + limit]
+    sizes = segment_sizes(seller_id, [v["segment_id"] for v in page], now, cat)
+    for view in page:
+        view["size"] = sizes[view["segment_id"]]
     return page, (offset + limit if offset + limit < len(views) else None)
 
 

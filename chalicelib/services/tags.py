@@ -243,16 +243,15 @@ def bulk(seller_id: str, body: domain.BulkChange, actor: str, now: datetime) -> 
     """POST /v1/tags/bulk: {matched, updated} (updated: customers whose tags changed)."""
     add, remove, names = resolve(seller_id, body.add, body.remove)
     rule, _ = audiences.validate_rule(seller_id, body.filter, path="filter")
-    matches = audiences.compile_rule(seller_id, rule, now)
     now_ms = aggregates.to_ms(now)
-    matched = [c for c in repo.scan_seller(seller_id) if matches(c)]
+    matched = audiences.matching_ids(seller_id, rule, now)
 
-    def one(customer: repo.CustomerItem) -> list[store.TagAuditItem] | None:
-        _, change = update_customer(seller_id, customer.customer_id,
-                                    lambda c: retag(c, add, remove, now_ms), customer)
+    def one(customer_id: str) -> list[store.TagAuditItem] | None:
+        _, change = update_customer(seller_id, customer_id,
+                                    lambda c: retag(c, add, remove, now_ms))
         if not change:
             return None
-        return audit_changes(seller_id, now_ms, actor, customer.customer_id, *change, names,
+        return audit_changes(seller_id, now_ms, actor, customer_id, *change, names,
                              body.reason)
 
     results = parallel(one, matched)
@@ -286,7 +285,6 @@ def health(seller_id: str, now: datetime) -> dict:
     """GET /v1/tags/health: silent, oversized and stale tags, near-duplicates, guidance."""
     now_ms = aggregates.to_ms(now)
     tags = store.all_tags(seller_id)
-    total, per_tag = domain.tally(((c.tags, c.agg, int(c.created_at or 0))
-                                   for c in repo.scan_seller(seller_id)), now_ms)
+    total, per_tag = audiences.tag_tally(seller_id, now_ms - domain.STALE_DAYS * aggregates.DAY_MS, now)
     return domain.health([(t.tag_id, t.name) for t in tags], total, per_tag,
                          store.last_used(seller_id), now_ms)

@@ -21,7 +21,12 @@ class Segment(ResponseModel):
     updated_at: Time | None
 
 
-SegmentPage = page_of(Segment)
+class SegmentListed(Segment):
+    """A segment as GET /v1/segments lists it: with its member count now."""
+    size: int = Field(ge=0, description="its members now (read-your-writes)")
+
+
+SegmentPage = page_of(SegmentListed)
 
 
 class SegmentPreview(ResponseModel):

@@ -1,28 +1,33 @@
 """Segments: which customers are in a rule or a segment now.
 
-The interface other areas build on (tags bulk/rules, plan audiences):
-``validate_rule``, ``compile_rule``, ``matching_ids``, ``segment_members``,
-``segment_exists`` and ``customer_filter``. A rule is validated and compiled once per call
-(segment references expanded, tag names resolved to ids) and then run over every customer
-of the seller, the shards read in parallel.
+The interface other areas build on (tags bulk and health, plan audiences, customer lists):
+``validate_rule``, ``matching_ids``, ``segment_members``, ``audience_members``,
+``segment_sizes``, ``filtered_page``, ``tag_tally``, ``segment_exists`` and, for one
+customer at a time (event-driven tag rules), ``compile_rule``. A rule is validated once per
+call (segment references expanded, tag names resolved to ids) and then decided over the
+seller's ``Population`` (population.py): the columnar snapshot plus every customer changed
+since it, read from the table, so a write that has returned is always seen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from chalicelib.domain import aggregates, builtins, reuse, rules
 from chalicelib.domain import explain as why
-from chalicelib.domain import insights as summary
 from chalicelib.domain.compiler import Compiler, Predicate
 from chalicelib.domain.errors import Invalid, NotFound
-from chalicelib.domain.profile import Profile, from_record
+from chalicelib.domain.ids import is_id
+from chalicelib.domain.profile import from_record
 from chalicelib.domain.tags import norm_name
 from chalicelib.store import customers as repo
 from chalicelib.store import segments as segment_store
 from chalicelib.store import tags as tag_store
 from chalicelib.store.customers import CustomerItem
+
+from .population import Population
 
 ItemPredicate = Callable[[CustomerItem], bool]
 MAX_ID = 256
@@ -124,9 +129,10 @@ def compile_rule(seller_id: str, rule: dict, now: datetime) -> ItemPredicate:
 
 
 def matching_ids(seller_id: str, rule: dict, now: datetime) -> list[str]:
-    """Every customer id of the seller that matches the rule now (parallel shard scan)."""
-    keep = compile_profiles(seller_id, rule, now)
-    return [p.customer_id for p in profiles(seller_id) if keep(p)]
+    """Every customer id of the seller that matches the rule now, ascending."""
+    cat = Catalogue(seller_id)
+    normalised, _ = validate_rule(seller_id, rule, catalogue=cat)
+    return population(cat, now).members(normalised)
 
 
 def segment_members(seller_id: str, segment_ids: list[str], now: datetime) -> set[str]:
@@ -134,9 +140,29 @@ def segment_members(seller_id: str, segment_ids: list[str], now: datetime) -> se
     if not segment_ids:
         return set()
     cat = Catalogue(seller_id)
-    compiler = Compiler(aggregates.to_ms(now), cat)
-    keeps = [segment_predicate(cat, compiler, s) for s in dict.fromkeys(segment_ids)]
-    return {p.customer_id for p in profiles(seller_id) if any(keep(p) for keep in keeps)}
+    for s in segment_ids:
+        if not cat.exists(s):
+            raise NotFound(f"segment '{s}' not found")
+    return set(population(cat, now).members(_union(segment_ids)))
+
+
+def audience_members(seller_id: str, audience: dict, now: datetime) -> list[str]:
+    """A plan's audience now, ascending: the union of ``segment_ids``, narrowed by the
+    ``tags`` filter, minus ``exclude_segment_ids``. A segment deleted since the plan was made
+    contributes (or excludes) nobody, rather than failing the dispatch."""
+    cat = Catalogue(seller_id)
+    wanted = [s for s in audience.get("segment_ids") or [] if cat.exists(s)]
+    if not wanted:
+        return []
+    parts = [_union(wanted)]
+    if audience.get("tags"):
+        tags, _ = validate_rule(seller_id, {"tags": audience["tags"]}, "audience.tags",
+                                catalogue=cat)
+        parts.append(tags)
+    excluded = [s for s in audience.get("exclude_segment_ids") or [] if cat.exists(s)]
+    if excluded:
+        parts.append({"not": _union(excluded)})
+    return population(cat, now).members(parts[0] if len(parts) == 1 else {"all": parts})
 
 
 def segment_exists(seller_id: str, segment_id: str) -> bool:
@@ -145,19 +171,54 @@ def segment_exists(seller_id: str, segment_id: str) -> bool:
     return 0 < len(segment_id) <= MAX_ID and segment_store.get(seller_id, segment_id) is not None
 
 
-def customer_filter(seller_id: str, segment_id: str | None, tag: str | None, now: datetime
-                    ) -> Callable | None:
-    """A predicate over customer items for GET /v1/customers?segment_id=&tag=, or None."""
-    checks: list[Predicate] = []
+def segment_sizes(seller_id: str, segment_ids: list[str], now: datetime,
+                  catalogue: Catalogue | None = None) -> dict[str, int]:
+    """The member count now of each segment (built-in or custom), in one read."""
+    cat = catalogue or Catalogue(seller_id)
+    return population(cat, now).sizes({s: {"segment": s} for s in dict.fromkeys(segment_ids)})
+
+
+def filtered_page(seller_id: str, segment_id: str | None, tag: str | None, limit: int,
+                  cursor: dict | None, now: datetime) -> tuple[list[str], dict | None]:
+    """A page of the ids of the customers in a segment and/or carrying a tag (GET
+    /v1/customers?segment_id=&tag=), ascending; the cursor is the last id returned."""
     cat = Catalogue(seller_id)
+    parts: list[dict] = []
     if segment_id is not None:
-        checks.append(segment_predicate(cat, Compiler(aggregates.to_ms(now), cat), segment_id))
+        if not cat.exists(segment_id):
+            raise NotFound(f"segment '{segment_id}' not found")
+        parts.append({"segment": segment_id})
     if tag is not None:
         # An unknown tag name lists nobody (a filter, not a rule to validate).
-        checks.append(Compiler(0, cat).tags({"tags": {"any": [tag]}}))
-    if not checks:
-        return None
-    return lambda item: all(check(p) for p in (from_record(item),) for check in checks)
+        tag_id = cat.tag_id(tag)
+        parts.append({"tag_ids": {"any": [tag_id or " unknown"]}})
+    return _page(population(cat, now), parts[0] if len(parts) == 1 else {"all": parts},
+                 limit, cursor)
+
+
+def tag_tally(seller_id: str, stale_cutoff_ms: int, now: datetime
+              ) -> tuple[int, dict[str, Any]]:
+    """(customer count, per tag id its customers and stale customers): tags health."""
+    return population(Catalogue(seller_id), now).tag_tally(stale_cutoff_ms)
+
+
+def _union(segment_ids: list[str]) -> dict:
+    nodes = [{"segment": s} for s in dict.fromkeys(segment_ids)]
+    return nodes[0] if len(nodes) == 1 else {"any": nodes}
+
+
+def _page(people: Population, rule: dict, limit: int, cursor: dict | None
+          ) -> tuple[list[str], dict | None]:
+    after = (cursor or {}).get("a")
+    if cursor is not None and (set(cursor) != {"a"} or not is_id(after)):
+        raise Invalid("cursor is not valid", [{"path": "cursor", "message": "invalid cursor"}])
+    ids, more = people.page(rule, after, limit)
+    return ids, ({"a": ids[-1]} if more and ids else None)
+
+
+def population(cat: Catalogue, now: datetime) -> Population:
+    """The seller's customers as a read sees them now (snapshot + what changed since)."""
+    return Population.now(cat.seller_id, cat, aggregates.to_ms(now))
 
 
 # ----- building blocks ------------------------------------------------------------------
@@ -174,12 +235,6 @@ def segment_predicate(cat: Catalogue, compiler: Compiler, segment_id: str) -> Pr
     if not cat.exists(segment_id):
         raise NotFound(f"segment '{segment_id}' not found")
     return compiler.segment(segment_id)
-
-
-def profiles(seller_id: str) -> Iterator[Profile]:
-    """Every customer of the seller as a profile, shards read in parallel."""
-    for item in segment_store.customers(seller_id):
-        yield from_record(item)
 
 
 def stored_form(rule: dict, cat: Catalogue) -> dict:
@@ -206,36 +261,29 @@ def display_form(rule: dict, names: dict[str, str]) -> dict:
 # ----- preview, members, insights, explain ----------------------------------------------
 
 def preview(seller_id: str, rule: dict, now: datetime, sample_size: int) -> dict:
-    """Size now and a sample of members (the first ones in scan order)."""
+    """Size now and a sample of members (the smallest ids)."""
     cat = Catalogue(seller_id)
     normalised, warnings = validate_rule(seller_id, rule, catalogue=cat)
-    keep = Compiler(aggregates.to_ms(now), cat).compile(normalised)
-    size, sample = 0, []
-    for p in profiles(seller_id):
-        if keep(p):
-            size += 1
-            if len(sample) < sample_size:
-                sample.append(p.customer_id)
+    size, sample = population(cat, now).preview(normalised, sample_size)
     return {"size": size, "sample": sample, "warnings": warnings}
 
 
 def members_page(seller_id: str, segment_id: str, limit: int, cursor: dict | None,
                  now: datetime) -> tuple[list[dict], dict | None]:
-    """A page of a segment's members in (shard, customer id) order; the cursor is the last
-    member returned, so every member appears exactly once across pages."""
+    """A page of a segment's members in customer id order; the cursor is the last member
+    returned, so every member appears exactly once across pages."""
     cat = Catalogue(seller_id)
-    keep = segment_predicate(cat, Compiler(aggregates.to_ms(now), cat), segment_id)
-    found, state = repo.matching_page(seller_id, limit, cursor,
-                                      lambda item: keep(from_record(item)))
-    return [{"customer_id": item.customer_id} for item in found], state
+    if not cat.exists(segment_id):
+        raise NotFound(f"segment '{segment_id}' not found")
+    ids, state = _page(population(cat, now), {"segment": segment_id}, limit, cursor)
+    return [{"customer_id": c} for c in ids], state
 
 
 def insights(seller_id: str, segment_id: str, now: datetime) -> dict:
     cat = Catalogue(seller_id)
-    now_ms = aggregates.to_ms(now)
-    keep = segment_predicate(cat, Compiler(now_ms, cat), segment_id)
-    return {"segment_id": segment_id,
-            **summary.summarise((p for p in profiles(seller_id) if keep(p)), now_ms)}
+    if not cat.exists(segment_id):
+        raise NotFound(f"segment '{segment_id}' not found")
+    return {"segment_id": segment_id, **population(cat, now).insights({"segment": segment_id})}
 
 
 def explain(seller_id: str, segment_id: str, customer_id: str, now: datetime) -> dict:
