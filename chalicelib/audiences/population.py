@@ -151,7 +151,7 @@ class Population:
                 cur.execute("CREATE OR REPLACE TEMP TABLE picked AS SELECT follows, gender, age, "
                             f"region, language, orders FROM {src} WHERE {where}", params)
                 size, followers = cur.execute(
-                    "SELECT count(*), count_if(follows) FROM picked").fetchone()
+                    "SELECT count(*), coalesce(count_if(follows), 0) FROM picked").fetchone()
                 since = tally.since
                 bands = [(name, None if below is None else int(below * 100))
                          for name, below in summary.PRICE_BANDS]
@@ -192,7 +192,7 @@ class Population:
                 cur, src = rows
                 total += cur.execute(f"SELECT count(*) FROM {src}").fetchone()[0]
                 for tag_id, n, stale in cur.execute(
-                        f"SELECT t, count(*), count_if(coalesce(seen_ms, created_at) < ?) "
+                        f"SELECT t, count(*), coalesce(count_if(coalesce(seen_ms, created_at) < ?), 0) "
                         f"FROM {src}, unnest(tags) AS u(t) GROUP BY t",
                         [stale_cutoff_ms]).fetchall():
                     stats = per_tag.setdefault(tag_id, tag_domain.TagStats())

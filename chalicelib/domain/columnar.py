@@ -28,8 +28,9 @@ from chalicelib.domain import compiler as items
 from chalicelib.domain.aggregates import DAY_MS, RECENT_PER_TYPE
 from chalicelib.domain.compiler import Compiler, Resolver
 from chalicelib.domain.events import CUSTOMER_EVENT_TYPES
-from chalicelib.domain.profile import Profile
+from chalicelib.domain.profile import Profile, from_record
 from chalicelib.domain.rules import GROUPS
+from chalicelib.domain.tags import last_interaction
 
 # Types whose history is kept as recent times + daily counts. ``order_paid`` is read from the
 # exact per-order record instead (aggregates.apply keeps no recent times for it).
@@ -65,6 +66,10 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     *((c, t) for e in HISTORY_TYPES
       for c, t in ((f"t_{e}", "BIGINT[]"), (f"l_{e}", "BIGINT"), (f"d_{e}", _DAY),
                    (f"m_{e}", "INTEGER"))),
+    # what insights and tag health read besides the rule's fields
+    ("region", "VARCHAR"),            # the region as stored (insights show it)
+    ("created_at", "BIGINT"),         # when the customer item was created (ms)
+    ("seen_ms", "BIGINT"),            # the latest thing the customer did (tags.last_interaction)
 )
 COLUMNS: tuple[str, ...] = tuple(c for c, _ in LAYOUT)
 # The latest kept event time of a snapshot (per type, as the l_ columns hold it).
@@ -78,7 +83,13 @@ def _cents(amount: Decimal) -> int:
     return int(cents)
 
 
-def row_of(p: Profile) -> tuple:
+def row_of_record(record: Any) -> tuple:
+    """The snapshot row of anything shaped like a customer item (profile.from_record)."""
+    return row_of(from_record(record), created_at=int(getattr(record, "created_at", 0) or 0),
+                  seen_ms=last_interaction(record.agg))
+
+
+def row_of(p: Profile, *, created_at: int | None = None, seen_ms: int | None = None) -> tuple:
     """One snapshot row (in ``COLUMNS`` order) holding what the item predicate reads."""
     orders = [{"t": t, "c": _cents(a)} for t, a in zip(p.order_times, p.order_amounts, strict=True)]
     plans = [{"p": plan, "e": etype, "t": list(ts)}
@@ -104,6 +115,7 @@ def row_of(p: Profile) -> tuple:
         days = sorted((int(d), int(n)) for d, n in daily.items())
         out += [sorted(times) if times else None, max(times) if times else None,
                 [{"d": d, "n": n} for d, n in days] or None, days[-1][0] if days else None]
+    out += [p.region, created_at, seen_ms]
     return tuple(out)
 
 
