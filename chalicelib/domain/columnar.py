@@ -70,10 +70,12 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("region", "VARCHAR"),            # the region as stored (insights show it)
     ("created_at", "BIGINT"),         # when the customer item was created (ms)
     ("seen_ms", "BIGINT"),            # the latest thing the customer did (tags.last_interaction)
+    ("tag_text", "VARCHAR"),          # "|id1|id2|": tag conditions read this, not the list
 )
 COLUMNS: tuple[str, ...] = tuple(c for c, _ in LAYOUT)
 # The latest kept event time of a snapshot (per type, as the l_ columns hold it).
-LATEST_SQL = "max(greatest(" + ", ".join(f"l_{e}" for e in HISTORY_TYPES) + "))"
+LATEST_SQL = ("max(greatest(" + ", ".join(f"l_{e}" for e in HISTORY_TYPES)
+              + ", orders_last, paid_last))")
 
 
 def _cents(amount: Decimal) -> int:
@@ -115,8 +117,14 @@ def row_of(p: Profile, *, created_at: int | None = None, seen_ms: int | None = N
         days = sorted((int(d), int(n)) for d, n in daily.items())
         out += [sorted(times) if times else None, max(times) if times else None,
                 [{"d": d, "n": n} for d, n in days] or None, days[-1][0] if days else None]
-    out += [p.region, created_at, seen_ms]
+    out += [p.region, created_at, seen_ms, _tag_text(p.tags)]
     return tuple(out)
+
+
+def _tag_text(tags: frozenset[str]) -> str | None:
+    """Tag ids as one delimited string: a substring test on it is ~5x faster than a list
+    test (the list must be decoded for every row); ids never hold "|" (domain/ids.py)."""
+    return "|" + "|".join(sorted(tags)) + "|" if tags else None
 
 
 def rows(profiles: Any) -> Iterator[tuple]:
@@ -206,13 +214,11 @@ class SqlCompiler:
 
     def tags(self, node: dict) -> str:
         mode, wanted = self._items.tag_set(node)
-        ids = self.param(sorted(wanted), "VARCHAR[]")
-        have = "coalesce(tags, []::VARCHAR[])"
-        if mode == "any":
-            return f"list_has_any({have}, {ids})"
+        has = [f"contains(tag_text, {self.param(f'|{t}|', 'VARCHAR')})" for t in sorted(wanted)]
         if mode == "all":
-            return f"list_has_all({have}, {ids})"
-        return f"NOT list_has_any({have}, {ids})"
+            return "coalesce(" + " AND ".join(has) + ", FALSE)"
+        found = "coalesce(" + " OR ".join(has) + ", FALSE)"
+        return found if mode == "any" else f"NOT {found}"
 
     # ----- events ------------------------------------------------------------------------
 
@@ -222,6 +228,11 @@ class SqlCompiler:
         if lo == 1 and hi is None and "amount" not in node and "plan_id" not in node \
                 and node["event"] not in ("order", "order_paid"):
             cond = self._any_in_window(node["event"], since, until)
+        elif lo == 1 and hi is None and "amount" not in node and self.nothing_after_now \
+                and node["event"] in ("order", "order_paid"):
+            # No order after now: the latest one decides (it is exact, never a day count).
+            last = "orders_last" if node["event"] == "order" else "paid_last"
+            cond = f"coalesce({last} >= {since}, FALSE)"
         else:
             cond = _in_range(self._count(node, since, until), lo, hi)
         if "amount" not in node:
