@@ -65,6 +65,11 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     *((c, t) for e in HISTORY_TYPES
       for c, t in ((f"t_{e}", "BIGINT[]"), (f"l_{e}", "BIGINT"), (f"d_{e}", _DAY),
                    (f"m_{e}", "INTEGER"))),
+    # The snapshot's bookkeeping (docs/segments.md, "Snapshot and read-your-writes"): the
+    # region as insights show it, and the item's changed_at and version when it was read.
+    ("region", "VARCHAR"),
+    ("changed_at", "BIGINT"),
+    ("version", "BIGINT"),
 )
 COLUMNS: tuple[str, ...] = tuple(c for c, _ in LAYOUT)
 # The latest kept event time of a snapshot (per type, as the l_ columns hold it).
@@ -78,8 +83,10 @@ def _cents(amount: Decimal) -> int:
     return int(cents)
 
 
-def row_of(p: Profile) -> tuple:
-    """One snapshot row (in ``COLUMNS`` order) holding what the item predicate reads."""
+def row_of(p: Profile, changed_at: int | None = None, version: int | None = None) -> tuple:
+    """One snapshot row (in ``COLUMNS`` order) holding what the item predicate reads, and
+    the item's ``changed_at`` and ``version`` when it came from one (the snapshot keeps,
+    per customer, the row of the highest version)."""
     orders = [{"t": t, "c": _cents(a)} for t, a in zip(p.order_times, p.order_amounts, strict=True)]
     plans = [{"p": plan, "e": etype, "t": list(ts)}
              for plan, per_type in p.plans.items() for etype, ts in per_type.items() if ts]
@@ -104,6 +111,7 @@ def row_of(p: Profile) -> tuple:
         days = sorted((int(d), int(n)) for d, n in daily.items())
         out += [sorted(times) if times else None, max(times) if times else None,
                 [{"d": d, "n": n} for d, n in days] or None, days[-1][0] if days else None]
+    out += [p.region, changed_at, version]
     return tuple(out)
 
 
