@@ -279,5 +279,32 @@ def scan_shard(seller_id: str, shard: int) -> list[CustomerItem]:
                                    attributes_to_get=OVERLAY_FIELDS))
 
 
+def stream_sellers(stream_arn: str, shard_id: str, start: str, end: str,
+                  limit: int = 100_000) -> set[str]:
+    """The sellers whose customers the stream records ``start``..``end`` of one shard
+    changed (what a Lambda failure record points at). Raises when the records are gone
+    (trimmed after 24 h): the caller then rebuilds every seller."""
+    streams = client("dynamodbstreams")
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id,
+                                          ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                          SequenceNumber=start)["ShardIterator"]
+    found: set[str] = set()
+    seen = 0
+    while iterator and seen < limit:
+        got = streams.get_records(ShardIterator=iterator, Limit=1000)
+        records = got.get("Records", [])
+        for record in records:
+            pk = record["dynamodb"].get("Keys", {}).get("pk", {}).get("S", "")
+            if "#" in pk:
+                found.add(pk.rsplit("#", 1)[0])
+            if int(record["dynamodb"]["SequenceNumber"]) >= int(end):
+                return found
+        seen += len(records)
+        if not records:
+            break
+        iterator = got.get("NextShardIterator")
+    return found
+
+
 __all__ = ["MARGIN_MS", "ManifestItem", "ObjectGone", "Snapshot", "VersionConflict",
            "changed_since", "current", "manifest"]
