@@ -89,6 +89,27 @@ def on_delivery(event):
     return batch.process_sqs(event, worker.for_invocation(event.context))
 
 
+# The stream's ARN exists only once the table does: infra/build.py points the mapping at
+# the table's StreamArn (it checks this names the customers table); locally the stream
+# poller finds it (chalicelib/local/pollers.py).
+@app.on_dynamodb_record(stream_arn=settings().table_name("customers"), batch_size=500,
+                        starting_position="TRIM_HORIZON", maximum_batching_window_in_seconds=1)
+def on_customer_changes(event):
+    """Customer writes -> one delta per seller into the columnar snapshot (docs/segments.md,
+    "Snapshot and read-your-writes"); the whole batch comes back if any seller failed."""
+    from chalicelib import snapshots
+
+    return snapshots.handle_stream(event)
+
+
+@app.on_sqs_message(queue=settings().queue_name("snapshot-failures"), batch_size=1)
+def on_snapshot_failures(event):
+    """A stream batch Lambda gave up on: rebuild the snapshots of the sellers it held."""
+    from chalicelib import snapshots
+
+    return batch.process_sqs(event, snapshots.handle_failure_message)
+
+
 @app.on_sqs_message(queue=settings().queue_name("metrics"), batch_size=10)
 def on_metrics(event):
     """Counter facts folded into plan_stats, one guarded update per plan part per batch."""

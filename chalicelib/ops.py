@@ -3,6 +3,8 @@
     python -m chalicelib.ops dlq                      # every queue's DLQ depth
     python -m chalicelib.ops redrive delivery         # move delivery-dlq back to delivery
     python -m chalicelib.ops redrive delivery --limit 100
+    python -m chalicelib.ops snapshot-rebuild <seller_id>   # a seller's columnar snapshot anew
+    python -m chalicelib.ops snapshot-rebuild --all         # every seller that has one
 
 Against AWS: the stage's name and your operator credentials (``CRM_STAGE=prod`` or
 ``--stage prod``). Against the local stack: ``--endpoint`` with the moto URL ``make run``
@@ -41,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     redrive.add_argument("queue")
     redrive.add_argument("--limit", type=int, help="move at most this many")
     commands.add_parser("dlq", help="every DLQ's depth")
+    rebuild = commands.add_parser("snapshot-rebuild",
+                                  help="rebuild a seller's columnar snapshot from the table")
+    rebuild.add_argument("seller_id", nargs="?")
+    rebuild.add_argument("--all", action="store_true", help="every seller that has a snapshot")
     args = parser.parse_args(argv)
     if args.stage or args.endpoint:
         # Before anything reads settings (table and queue names come from the stage).
@@ -50,7 +56,14 @@ def main(argv: list[str] | None = None) -> int:
             point_at_moto(args.endpoint)
         settings.cache_clear()
     known = [q.name for q in queues.QUEUES]
-    if args.command == "dlq":
+    if args.command == "snapshot-rebuild":
+        from chalicelib import snapshots
+
+        if bool(args.all) == bool(args.seller_id):
+            parser.error("snapshot-rebuild takes a seller id or --all")
+        out = ({"rebuilt": snapshots.rebuild_all()} if args.all
+               else snapshots.rebuild(args.seller_id))
+    elif args.command == "dlq":
         out = {q: queues.depth(q + "-dlq") for q in known}
     else:
         short = short_name(args.queue, settings().prefix, known)

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     # The scheduler's target (the dispatch queue) and the role it assumes to send there.
     dispatch_queue_arn: str | None = None
     scheduler_role_arn: str | None = None
+    # The S3 bucket of the per-seller columnar snapshots (docs/segments.md, "Snapshot and
+    # read-your-writes"): the template creates it and passes its name (S3 names are global,
+    # so CloudFormation picks it); the offline stages use ``<prefix>snapshots`` in moto.
+    snapshot_bucket: str | None = None
+    # Where snapshot files are cached on the function's disk (object keys never change, so a
+    # file once downloaded is read from here until the manifest stops naming it).
+    snapshot_cache_dir: str = "/tmp/crm-snapshots"
     # Operations (docs/operations.md): the service name on every log line and metric, the
     # level of the service's logger, the CloudWatch namespace of its EMF metrics.
     service: str = "seller-crm"
@@ -95,6 +102,8 @@ class Settings(BaseSettings):
                 self.jwt_secret = LOCAL_JWT_SECRET
             if not self.voucher_secret:
                 self.voucher_secret = LOCAL_VOUCHER_SECRET
+            if not self.snapshot_bucket:
+                self.snapshot_bucket = f"{self.prefix}snapshots"
         elif not self.packaging:
             problems = self._deployment_problems()
             if problems:
@@ -120,7 +129,7 @@ class Settings(BaseSettings):
                             "a customer sees; use 'http'")
         elif not (self.messaging_endpoint or "").startswith("https://"):
             problems.append("CRM_MESSAGING_ENDPOINT must be an https:// URL")
-        for name in ("dispatch_queue_arn", "scheduler_role_arn"):
+        for name in ("dispatch_queue_arn", "scheduler_role_arn", "snapshot_bucket"):
             if not getattr(self, name):
                 problems.append(f"CRM_{name.upper()} is not set (the template passes it)")
         return problems

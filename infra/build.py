@@ -85,6 +85,14 @@ def table_resources() -> dict[str, Any]:
             props["GlobalSecondaryIndexes"] = [
                 {"IndexName": g["index_name"], "KeySchema": g["key_schema"],
                  "Projection": g["projection"]} for g in schema["global_secondary_indexes"]]
+        if schema.get("local_secondary_indexes"):
+            props["LocalSecondaryIndexes"] = [
+                {"IndexName": i["index_name"],
+                 "KeySchema": sorted(i["key_schema"], key=lambda k: k["KeyType"]),
+                 "Projection": i["projection"]} for i in schema["local_secondary_indexes"]]
+        stream = getattr(model.Meta, "stream_view_type", None)
+        if stream:
+            props["StreamSpecification"] = {"StreamViewType": stream}
         ttl = model._ttl_attribute()
         if ttl is not None:
             props["TimeToLiveSpecification"] = {"AttributeName": ttl.attr_name, "Enabled": True}
@@ -110,6 +118,33 @@ def queue_resources() -> dict[str, Any]:
             "RedrivePolicy": {"deadLetterTargetArn": _arn(dlq_id(q.name)),
                               "maxReceiveCount": MAX_RECEIVES}}}
     return out
+
+
+SNAPSHOT_BUCKET = "SnapshotBucket"
+
+
+def customers_table_id() -> str:
+    from chalicelib.store.customers import CustomerItem
+
+    return table_id(CustomerItem.Meta.table_name)
+
+
+def snapshot_resources() -> dict[str, Any]:
+    """The snapshot bucket (docs/segments.md, "Snapshot and read-your-writes"): private,
+    encrypted, named by CloudFormation (bucket names are global). Objects are written once;
+    the consumer's sweep deletes the ones no manifest names (chalicelib/snapshots.sweep),
+    and a lifecycle rule aborts the multipart uploads a crash left behind."""
+    from chalicelib.store.snapshots import PREFIX
+
+    return {SNAPSHOT_BUCKET: {"Type": "AWS::S3::Bucket", "Properties": {
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "LifecycleConfiguration": {"Rules": [
+            {"Id": "abort-incomplete-uploads", "Status": "Enabled", "Prefix": PREFIX,
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]}}}}
 
 
 def scheduler_resources() -> dict[str, Any]:
@@ -178,6 +213,7 @@ def function_environment() -> dict[str, Any]:
         "CRM_MESSAGING_ENDPOINT": {"Ref": "MessagingEndpoint"},
         "CRM_DISPATCH_QUEUE_ARN": _arn(queue_id("dispatch")),
         "CRM_SCHEDULER_ROLE_ARN": _arn(SCHEDULER_ROLE),
+        "CRM_SNAPSHOT_BUCKET": {"Ref": SNAPSHOT_BUCKET},
     }
 
 
@@ -185,11 +221,12 @@ def function_patches() -> dict[str, Any]:
     """Chalice's functions, patched: the environment above; on SQS event sources partial batch
     responses (Chalice does not set FunctionResponseTypes), and a DependsOn on the queue,
     whose ARN Chalice builds from its name (so the mapping would not wait for the queue)."""
-    from chalice.app import SQSEventConfig
+    from chalice.app import DynamoDBEventConfig, SQSEventConfig
     from chalice.utils import to_cfn_resource_name
 
     from app import app
     from chalicelib.settings import settings
+    from chalicelib.store.customers import CustomerItem
     from chalicelib.store.queues import QUEUES
 
     by_name = {settings().queue_name(q.name): q.name for q in QUEUES}
@@ -205,7 +242,29 @@ def function_patches() -> dict[str, Any]:
                 out[fn]["DependsOn"] = [queue]
             out[fn]["Properties"]["Events"] = {f"{fn}SqsEventSource": {"Properties": {
                 "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
+        elif isinstance(src, DynamoDBEventConfig):
+            # app.py names the table; the mapping reads its stream, by reference.
+            if src.stream_arn != CustomerItem.Meta.table_name:
+                raise ValueError(f"{src.name} follows {src.stream_arn}, not the customers table")
+            fn = to_cfn_resource_name(src.name)
+            out[fn]["Properties"]["Events"] = {f"{fn}DynamodbEventSource": {"Properties": {
+                "Stream": {"Fn::GetAtt": [customers_table_id(), "StreamArn"]},
+                **STREAM_RETRIES,
+                "DestinationConfig": {"OnFailure": {
+                    "Destination": _arn(queue_id(STREAM_FAILURES))}}}}}
     return out
+
+
+# The snapshot consumer's failure handling (docs/segments.md): a failing batch is split in
+# two and retried (a poison record ends up alone); after the retries, or when its records
+# are older than 6 hours (well inside the stream's 24 h), Lambda hands the batch's
+# coordinates to the failure queue, whose handler rebuilds the sellers it held.
+STREAM_FAILURES = "snapshot-failures"
+STREAM_RETRIES: dict[str, Any] = {
+    "BisectBatchOnFunctionError": True,
+    "MaximumRetryAttempts": 10,
+    "MaximumRecordAgeInSeconds": 21600,
+}
 
 
 def policy() -> dict[str, Any]:
@@ -224,6 +283,13 @@ def policy() -> dict[str, Any]:
                                        "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
                                        "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"],
          "Resource": [_arn(t) for t in tables] + [{"Fn::Sub": f"${{{t}.Arn}}/index/*"} for t in tables]},
+        # The snapshot consumer's event source mapping reads the customers stream.
+        {"Effect": "Allow", "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords",
+                                       "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
+         "Resource": {"Fn::GetAtt": [customers_table_id(), "StreamArn"]}},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": {"Fn::Sub": f"${{{SNAPSHOT_BUCKET}.Arn}}/*"}},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": _arn(SNAPSHOT_BUCKET)},
         {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
                                        "sqs:GetQueueUrl", "sqs:GetQueueAttributes",
                                        "sqs:ChangeMessageVisibility"],
@@ -256,7 +322,8 @@ def gateway_resources() -> dict[str, Any]:
 
 
 def build() -> dict[str, Any]:
-    resources = {**table_resources(), **queue_resources(), **scheduler_resources(),
+    resources = {**table_resources(), **queue_resources(), **snapshot_resources(),
+                 **scheduler_resources(),
                  **alarm_resources(), **gateway_resources(), **function_patches()}
     return {"Parameters": PARAMETERS, "Conditions": CONDITIONS, "Resources": resources}
 

@@ -66,8 +66,11 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     *((c, t) for e in HISTORY_TYPES
       for c, t in ((f"t_{e}", "BIGINT[]"), (f"l_{e}", "BIGINT"), (f"d_{e}", _DAY),
                    (f"m_{e}", "INTEGER"))),
-    # what insights and tag health read besides the rule's fields
+    # The snapshot's bookkeeping (docs/segments.md, "Snapshot and read-your-writes") and what
+    # insights and tag health read besides the rule's fields.
     ("region", "VARCHAR"),            # the region as stored (insights show it)
+    ("changed_at", "BIGINT"),         # the item's changed_at and version when it was read
+    ("version", "BIGINT"),
     ("created_at", "BIGINT"),         # when the customer item was created (ms)
     ("seen_ms", "BIGINT"),            # the latest thing the customer did (tags.last_interaction)
     ("tag_text", "VARCHAR"),          # "|id1|id2|": tag conditions read this, not the list
@@ -87,12 +90,17 @@ def _cents(amount: Decimal) -> int:
 
 def row_of_record(record: Any) -> tuple:
     """The snapshot row of anything shaped like a customer item (profile.from_record)."""
-    return row_of(from_record(record), created_at=int(getattr(record, "created_at", 0) or 0),
+    return row_of(from_record(record), int(getattr(record, "changed_at", 0) or 0),
+                  int(getattr(record, "version", 0) or 0),
+                  created_at=int(getattr(record, "created_at", 0) or 0),
                   seen_ms=last_interaction(record.agg))
 
 
-def row_of(p: Profile, *, created_at: int | None = None, seen_ms: int | None = None) -> tuple:
-    """One snapshot row (in ``COLUMNS`` order) holding what the item predicate reads."""
+def row_of(p: Profile, changed_at: int | None = None, version: int | None = None, *,
+           created_at: int | None = None, seen_ms: int | None = None) -> tuple:
+    """One snapshot row (in ``COLUMNS`` order) holding what the item predicate reads, and
+    the item's ``changed_at`` and ``version`` when it came from one (the snapshot keeps,
+    per customer, the row of the highest version)."""
     orders = [{"t": t, "c": _cents(a)} for t, a in zip(p.order_times, p.order_amounts, strict=True)]
     plans = [{"p": plan, "e": etype, "t": list(ts)}
              for plan, per_type in p.plans.items() for etype, ts in per_type.items() if ts]
@@ -117,7 +125,7 @@ def row_of(p: Profile, *, created_at: int | None = None, seen_ms: int | None = N
         days = sorted((int(d), int(n)) for d, n in daily.items())
         out += [sorted(times) if times else None, max(times) if times else None,
                 [{"d": d, "n": n} for d, n in days] or None, days[-1][0] if days else None]
-    out += [p.region, created_at, seen_ms, _tag_text(p.tags)]
+    out += [p.region, changed_at, version, created_at, seen_ms, _tag_text(p.tags)]
     return tuple(out)
 
 

@@ -31,3 +31,55 @@ def atomic_item_writes(patch: Callable[[Any, str, Any], None] | None = None) -> 
 
         atomic._crm_atomic = True  # type: ignore[attr-defined]
         setter(DynamoDBBackend, name, atomic)
+
+
+# moto keeps every stream record of a table for ever (StreamShard.items); DynamoDB keeps
+# them 24 hours. Keep at most this many per table, and none older than that, so a long local
+# run or a test session does not grow without bound. A reader whose position was trimmed
+# gets TrimmedDataAccessException, as on AWS (the stream poller then rebuilds snapshots).
+MAX_STREAM_RECORDS = 20_000
+STREAM_RETENTION_S = 24 * 3600
+
+
+def bounded_streams(patch: Callable[[Any, str, Any], None] | None = None) -> None:
+    """Trim moto's stream records (oldest first, advancing the shard's first sequence
+    number as DynamoDB's trimming does), and refuse reads before the first kept record."""
+    from datetime import timedelta
+
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.utils import utcnow
+    from moto.dynamodb.models.table import StreamShard
+
+    class TrimmedDataAccessException(JsonRESTError):
+        def __init__(self) -> None:
+            super().__init__("TrimmedDataAccessException",
+                             "the requested records were trimmed from the stream")
+
+    setter = patch or setattr
+    original_add, original_get = StreamShard.add, StreamShard.get
+    if getattr(original_add, "_crm_bounded", False):
+        return
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        original_add(self, old, new)
+        with _lock:
+            cutoff = utcnow() - timedelta(seconds=STREAM_RETENTION_S)
+            drop = max(0, len(self.items) - MAX_STREAM_RECORDS)   # read now: tests lower it
+            while drop < len(self.items) and _created(self.items[drop]) < cutoff:
+                drop += 1
+            if drop:
+                del self.items[:drop]
+                self.starting_sequence_number += drop
+
+    def get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        if start < self.starting_sequence_number:
+            raise TrimmedDataAccessException()
+        return original_get(self, start, quantity)
+
+    add._crm_bounded = True  # type: ignore[attr-defined]
+    setter(StreamShard, "add", add)
+    setter(StreamShard, "get", get)
+
+
+def _created(record: Any) -> Any:
+    return record.record["dynamodb"]["ApproximateCreationDateTime"]

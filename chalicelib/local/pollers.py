@@ -110,3 +110,92 @@ def sqs_handlers(app: Any) -> list[tuple[str, Any, int]]:
 
     return [(src.queue, app.handler_map[src.name], src.batch_size)
             for src in app.event_sources if isinstance(src, SQSEventConfig)]
+
+
+# ----- the customers table's stream --------------------------------------------------------
+
+TRIMMED = ("TrimmedDataAccessException", "ExpiredIteratorException")
+
+
+def dynamodb_handlers(app: Any) -> list[tuple[str, Any, int]]:
+    """(table name, handler, batch size) of every @app.on_dynamodb_record (app.py names the
+    table; on AWS infra/build.py wires its stream)."""
+    from chalice.app import DynamoDBEventConfig
+
+    return [(src.stream_arn, app.handler_map[src.name], src.batch_size)
+            for src in app.event_sources if isinstance(src, DynamoDBEventConfig)]
+
+
+class StreamPoller(threading.Thread):
+    """Reads a table's DynamoDB stream (moto's, through the dynamodbstreams API) and calls
+    the handler Lambda would call, in order, one batch at a time per shard. A batch whose
+    handler raises is retried from its first record (as Lambda does); a position the stream
+    trimmed meanwhile (TrimmedDataAccessException, ExpiredIteratorException) calls
+    ``on_trimmed`` (the snapshots' full rebuild: their marks cannot be trusted) and goes on
+    from the oldest record kept. ``start``: TRIM_HORIZON (everything kept) or LATEST."""
+
+    def __init__(self, table_name: str, handler: Any, batch_size: int,
+                 stop: threading.Event | None, on_trimmed: Any = None,
+                 start: str = "TRIM_HORIZON") -> None:
+        super().__init__(name=f"stream-{table_name}", daemon=True)
+        self.table_name, self.handler, self.batch_size, self.stop = (
+            table_name, handler, min(batch_size, 1000), stop)
+        self.on_trimmed, self.start_at = on_trimmed, start
+        self.iterators: dict[str, str] = {}   # shard id -> where its next batch starts
+        self.failures = 0
+        self.arn: str | None = None
+
+    def run(self) -> None:
+        assert self.stop is not None
+        while not self.stop.is_set():
+            try:
+                if not self.poll_once():
+                    self.stop.wait(0.2)
+            except Exception:
+                if not self.stop.is_set():
+                    logger.exception("stream poll failed")
+                    self.stop.wait(1)
+
+    def shards(self) -> list[str]:
+        if self.arn is None:
+            self.arn = client("dynamodb").describe_table(TableName=self.table_name)["Table"][
+                "LatestStreamArn"]
+        got = client("dynamodbstreams").describe_stream(StreamArn=self.arn)["StreamDescription"]
+        return [s["ShardId"] for s in got.get("Shards", [])]
+
+    def iterator(self, shard: str) -> str:
+        if shard not in self.iterators:
+            self.iterators[shard] = client("dynamodbstreams").get_shard_iterator(
+                StreamArn=self.arn, ShardId=shard, ShardIteratorType=self.start_at)["ShardIterator"]
+        return self.iterators[shard]
+
+    def poll_once(self) -> int:
+        """One batch per shard: returns the records handled."""
+        from botocore.exceptions import ClientError
+
+        streams = client("dynamodbstreams")
+        handled = 0
+        for shard in self.shards():
+            try:
+                got = streams.get_records(ShardIterator=self.iterator(shard), Limit=self.batch_size)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in TRIMMED:
+                    raise
+                logger.warning("stream position trimmed; the snapshots are rebuilt")
+                self.iterators.pop(shard, None)
+                self.start_at = "TRIM_HORIZON"
+                if self.on_trimmed is not None:
+                    self.on_trimmed()
+                continue
+            records = got.get("Records", [])
+            if records:
+                event = {"Records": [{**r, "eventSourceARN": self.arn} for r in records]}
+                try:
+                    self.handler(event, LambdaContext())
+                except Exception:
+                    self.failures += 1
+                    logger.exception("stream handler raised; the batch comes back")
+                    continue   # the same iterator again: the batch from its first record
+                handled += len(records)
+            self.iterators[shard] = got["NextShardIterator"]
+        return handled

@@ -44,9 +44,10 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
     logging.getLogger("werkzeug").setLevel(logging.ERROR)   # moto's per-request lines
     warnings.filterwarnings("ignore", message=".*HMAC key.*")  # the short local dev secret
 
-    from chalicelib.local.moto_fixes import atomic_item_writes
+    from chalicelib.local.moto_fixes import atomic_item_writes, bounded_streams
 
     atomic_item_writes()
+    bounded_streams()
     moto_port = moto_port or free_port()
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()
@@ -62,8 +63,9 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
     from chalice.local import create_local_server
 
     from app import app
+    from chalicelib import snapshots
     from chalicelib.local.gateway import use_contract_gateway
-    from chalicelib.local.pollers import Poller, sqs_handlers
+    from chalicelib.local.pollers import Poller, StreamPoller, dynamodb_handlers, sqs_handlers
     from chalicelib.local.scheduler import SchedulerEmulator, create_group
     from chalicelib.store import queues, tables
 
@@ -84,6 +86,11 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
         poller = Poller(queue_name, handler, batch_size, stop)
         poller.start()
         stack.threads.append(poller)
+    for table_name, handler, batch_size in dynamodb_handlers(app):
+        follower = StreamPoller(table_name, handler, batch_size, stop,
+                                on_trimmed=snapshots.rebuild_all)
+        follower.start()
+        stack.threads.append(follower)
     emulator = SchedulerEmulator(stop)
     emulator.start()
     stack.threads.append(emulator)

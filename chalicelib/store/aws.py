@@ -23,8 +23,13 @@ def client(service: str) -> Any:
             from botocore.config import Config
 
             cfg = settings()
+            extra: dict[str, Any] = {}
+            if service == "dynamodbstreams":
+                # The regional endpoint (streams.dynamodb.<region>), not the account-based
+                # one botocore now picks, which moto's in-process mock does not route.
+                extra["account_id_endpoint_mode"] = "disabled"
             _clients[service] = boto3.session.Session().client(
                 service, region_name=cfg.region, endpoint_url=cfg.aws_endpoint_url,
                 config=Config(retries={"max_attempts": 8, "mode": "standard"},
-                              max_pool_connections=32))
+                              max_pool_connections=32, **extra))
         return _clients[service]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,7 +15,12 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    KeysOnlyProjection,
+    LocalSecondaryIndex,
+)
 
 from chalicelib.domain.errors import Invalid
 from chalicelib.domain.ids import is_id
@@ -39,6 +45,20 @@ class ByPhone(GlobalSecondaryIndex):
     seller_phone = UnicodeAttribute(hash_key=True)
 
 
+class ByChange(LocalSecondaryIndex):
+    """The customers of one pk in ``changed_at`` order: the snapshot's read path finds every
+    customer changed since a watermark with one strongly consistent Query per shard
+    (docs/segments.md, "Snapshot and read-your-writes"). Keys only: the index holds no copy
+    of the aggregates; the items are then read by key (``changed_since``)."""
+
+    class Meta:
+        index_name = "by_change"
+        projection = KeysOnlyProjection()
+
+    pk = UnicodeAttribute(hash_key=True)
+    changed_at = NumberAttribute(range_key=True)
+
+
 class CompactJSONAttribute(JSONAttribute):
     """JSON without the spaces after separators: the aggregates' size budget
     (domain/aggregates.py ``MAX_BYTES``) counts this exact encoding."""
@@ -47,8 +67,19 @@ class CompactJSONAttribute(JSONAttribute):
         return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
+def _customers_meta() -> type:
+    base = meta("customers")
+
+    class Meta(base):   # type: ignore[misc, valid-type]
+        # The snapshot follows this stream (chalicelib/snapshots.py); the new image is all
+        # it reads.
+        stream_view_type = "NEW_IMAGE"
+
+    return Meta
+
+
 class CustomerItem(BaseModel):
-    Meta = meta("customers")
+    Meta = _customers_meta()
     pk = UnicodeAttribute(hash_key=True)            # seller#shard
     customer_id = UnicodeAttribute(range_key=True)
     seller_id = UnicodeAttribute()
@@ -63,8 +94,12 @@ class CustomerItem(BaseModel):
     agg = CompactJSONAttribute(null=True)
     created_at = NumberAttribute(default=0)        # ms
     updated_at = NumberAttribute(default=0)
+    # Wall-clock ms of the latest write, set by ``save`` on every write (never by callers):
+    # the range key of ``by_change`` and the snapshot's per-shard watermarks.
+    changed_at = NumberAttribute(default=0)
     version = VersionAttribute()
     by_phone = ByPhone()
+    by_change = ByChange()
 
 
 def new_item(seller_id: str, customer_id: str, now_ms: int) -> CustomerItem:
@@ -81,9 +116,31 @@ def batch_get(seller_id: str, customer_ids: list[str]) -> dict[str, CustomerItem
     return {item.customer_id: item for item in CustomerItem.batch_get(keys, consistent_read=True)}
 
 
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def save(item: CustomerItem) -> None:
-    """Conditional write on ``version``; raises VersionConflict when the item moved on."""
+    """Conditional write on ``version`` (a new item: on its absence); raises VersionConflict
+    when the item moved on. Stamps ``changed_at`` with the wall clock just before the write,
+    so every write, the first one too, is found by ``by_change``."""
+    item.changed_at = now_ms()
     conditional_save(item, item.customer_id)
+
+
+def changed_since(pk: str, since_ms: int) -> list[str]:
+    """Ids of the customers of one pk whose ``changed_at`` is at least ``since_ms``: a
+    strongly consistent Query of ``by_change`` (an LSI, so it may be consistent)."""
+    return [item.customer_id for item in CustomerItem.by_change.query(
+        pk, range_key_condition=CustomerItem.changed_at >= since_ms, consistent_read=True)]
+
+
+def batch_get_pks(keys: list[tuple[str, str]], attributes: list[str] | None = None
+                  ) -> list[CustomerItem]:
+    """Items by (pk, customer id), strongly consistent, only ``attributes`` when given."""
+    if not keys:
+        return []
+    return list(CustomerItem.batch_get(keys, consistent_read=True, attributes_to_get=attributes))
 
 
 def by_phone(seller_id: str, phone: str) -> CustomerItem | None:

@@ -36,6 +36,10 @@ QUEUES: list[QueueSpec] = [
     # One message per seller per day, so a large seller cannot starve the others (its own
     # function gets a longer timeout in .chalice/config.json: 300 s, hence 6 x 300).
     QueueSpec("daily", 1800, 1, "one seller's daily tag rules for one day"),
+    # Lambda's on-failure destination of the customers stream's consumer: a batch it gave
+    # up on; its handler rebuilds the snapshots of the sellers in it (300 s function, 6 x).
+    QueueSpec("snapshot-failures", 1800, 1, "customer-stream batches the snapshot consumer "
+                                            "gave up on: rebuild their sellers' snapshots"),
 ]
 
 

@@ -13,6 +13,7 @@ from chalicelib.store.plans import PlanItem
 from chalicelib.store.products import ProductItem
 from chalicelib.store.segments import SegmentItem
 from chalicelib.store.shop_settings import SettingsItem
+from chalicelib.store.snapshots import ManifestItem, create_bucket
 from chalicelib.store.tag_rules import DailyRunItem, RuleIndexItem, TagRuleItem
 from chalicelib.store.tags import TagAuditItem, TagItem, TagNameClaim, TagUsage
 from chalicelib.store.vouchers import VoucherClaimItem, VoucherItem
@@ -42,10 +43,14 @@ TABLES = [
     EarlyFact,
     PlanStatsItem,
     InboxItem,
+    ManifestItem,
 ]
 
 
 def create_all() -> None:
+    """Every table, and the snapshot bucket (the offline stages' moto; on AWS the template
+    creates both)."""
     for model in TABLES:
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    create_bucket()

@@ -16,9 +16,11 @@ from moto import mock_aws
 @pytest.fixture(scope="session")
 def aws():
     with mock_aws():
+        from chalicelib.local.moto_fixes import bounded_streams
         from chalicelib.local.scheduler import create_group
         from chalicelib.store import queues, tables
 
+        bounded_streams()
         tables.create_all()
         queues.create_all(local_visibility=1)
         create_group()
@@ -123,3 +125,37 @@ def drain(app, queue_short: str, max_rounds: int = 200) -> int:
             break
         handled += got
     return handled
+
+
+_stream_poller = None
+
+
+def drain_stream(app, max_rounds: int = 200) -> int:
+    """Run the app's customers-stream handler over every record not consumed yet (like the
+    local stack's stream poller) until none is left or a batch fails; returns the records
+    handled. The first call of the session starts from the stream's end (the records of
+    tests that ran before are not consumed); the ``stream`` fixture makes that call first."""
+    global _stream_poller
+    from chalicelib import snapshots
+    from chalicelib.local.pollers import StreamPoller, dynamodb_handlers
+
+    if _stream_poller is None:
+        table, handler, batch = dynamodb_handlers(app)[0]
+        _stream_poller = StreamPoller(table, handler, batch, stop=None,
+                                      on_trimmed=snapshots.rebuild_all, start="LATEST")
+        _stream_poller.poll_once()
+    handled = 0
+    for _ in range(max_rounds):
+        got = _stream_poller.poll_once()
+        if not got:
+            break
+        handled += got
+    return handled
+
+
+@pytest.fixture
+def stream(app):
+    """``drain_stream`` bound to the app, its position taken before the test writes
+    anything (the records of earlier tests are consumed first, not skipped)."""
+    drain_stream(app)
+    return lambda: drain_stream(app)

@@ -48,7 +48,8 @@ def test_shop_code_is_keyed_too():
 
 
 DEPLOYED = dict(jwt_secret="j" * 40, chat_channel="http", messaging_endpoint="https://m.example",
-                dispatch_queue_arn="arn:queue", scheduler_role_arn="arn:role")
+                dispatch_queue_arn="arn:queue", scheduler_role_arn="arn:role",
+                snapshot_bucket="bucket")
 
 
 @pytest.mark.parametrize("stage, secret, refused", [
