@@ -35,6 +35,9 @@ logger = get_logger("snapshots")
 # their rows reach this share of the base's (a delta row costs a base row at read time).
 MAX_DELTAS = 8
 DELTA_SHARE = 0.10
+# ... but never for fewer delta rows than this: a few small files cost a read next to nothing
+# (a small seller would otherwise rewrite its base on every batch).
+DELTA_MIN_ROWS = 2_000
 # An object no manifest names and older than this is an orphan (a crash between the upload
 # and the commit, a lost commit race, or a file merged away): the sweep deletes it. Longer
 # than any reader holds a manifest before opening its files.
@@ -190,7 +193,8 @@ def apply(seller_id: str, items: list[CustomerItem], marks: dict[int, int]) -> i
 def due(manifest: store.ManifestItem) -> bool:
     deltas = manifest.deltas or []
     base_rows = (manifest.base or {}).get("rows", 0)
-    return len(deltas) > MAX_DELTAS or (bool(deltas) and manifest.delta_rows > DELTA_SHARE * base_rows)
+    return len(deltas) > MAX_DELTAS or (bool(deltas) and manifest.delta_rows >= DELTA_MIN_ROWS
+                                        and manifest.delta_rows > DELTA_SHARE * base_rows)
 
 
 def compact_if_due(seller_id: str) -> bool:

@@ -101,9 +101,10 @@ class Population:
                 return len(found), found[:sample_size]
             cur, src = rows
             where, params = self._where(rule)
-            size, sample = cur.execute(
-                f"SELECT count(*), coalesce(min(customer_id, {int(sample_size)}), []) "
-                f"FROM {src} WHERE {where}", params).fetchone()
+            some = (f"coalesce(min(customer_id, {int(sample_size)}), [])" if sample_size > 0
+                    else "[]::VARCHAR[]")     # DuckDB's min(x, n) needs n > 0
+            size, sample = cur.execute(f"SELECT count(*), {some} FROM {src} WHERE {where}",
+                                       params).fetchone()
         return size + len(found), sorted([*sample, *found])[:sample_size]
 
     def page(self, rule: dict, after: str | None, limit: int) -> tuple[list[str], bool]:

@@ -61,7 +61,8 @@ def delete(item: SegmentItem) -> None:
 
 
 # What a rule can read (profile.from_record); names and phones stay in the table.
-RULE_FIELDS = ["customer_id", "age", "gender", "region", "language", "tags", "agg"]
+RULE_FIELDS = ["customer_id", "age", "gender", "region", "language", "tags", "agg",
+               "created_at"]   # created_at: tag health counts a quiet customer from it
 
 
 def customers(seller_id: str) -> Iterator[CustomerItem]:

@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture
+def api(audience_api):
+    """Every test here runs over both audience sources (conftest ``audience_api``)."""
+    return audience_api
+
+
 def test_put_creates_with_201_then_updates_with_200(api):
     r = api.put("/v1/customers/c1", {"name": "Malee", "phone": "+66 81 234 5678", "age": 31,
                                      "gender": "female", "region": "Bangkok", "language": "th"})

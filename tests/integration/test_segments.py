@@ -14,6 +14,12 @@ THAI = {"attr": "language", "op": "eq", "value": "th"}
 BUYER = {"event": "order", "within_days": 30}
 
 
+@pytest.fixture
+def api(audience_api):
+    """Every test here runs over both audience sources (conftest ``audience_api``)."""
+    return audience_api
+
+
 def at(days: float) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).isoformat().replace("+00:00", "Z")
 

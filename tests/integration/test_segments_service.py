@@ -13,6 +13,12 @@ from tests.integration.test_segments import add_customers, at, create, paid
 ADULT = {"attr": "age", "op": "gte", "value": 18}
 
 
+@pytest.fixture
+def api(audience_api):
+    """Every test here runs over both audience sources (conftest ``audience_api``)."""
+    return audience_api
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

@@ -7,6 +7,12 @@ import pytest
 from chalicelib.domain.tags import DIMENSION_COLORS
 
 
+@pytest.fixture
+def api(audience_api):
+    """Every test here runs over both audience sources (conftest ``audience_api``)."""
+    return audience_api
+
+
 def make_tag(api, name, dimension="custom", **extra):
     r = api.post("/v1/tags", {"name": name, "dimension": dimension, **extra})
     assert r.status_code == 201, r.json

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+
+@pytest.fixture
+def api(audience_api):
+    """Every test here runs over both audience sources (conftest ``audience_api``)."""
+    return audience_api
+
 
 def ago(days: float) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).isoformat().replace("+00:00", "Z")
