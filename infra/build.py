@@ -121,6 +121,7 @@ def queue_resources() -> dict[str, Any]:
 
 
 SNAPSHOT_BUCKET = "SnapshotBucket"
+EPHEMERAL_MB = 2048
 
 
 def customers_table_id() -> str:
@@ -230,7 +231,10 @@ def function_patches() -> dict[str, Any]:
     from chalicelib.store.queues import QUEUES
 
     by_name = {settings().queue_name(q.name): q.name for q in QUEUES}
-    out: dict[str, Any] = {fn: {"Properties": {"Environment": {"Variables": function_environment()}}}
+    # /tmp holds the cached snapshot files (a 1,000,000-customer base is ~133 MB, a
+    # compaction briefly keeps the old and the new) and DuckDB's spill: 2 GB, not 512 MB.
+    out: dict[str, Any] = {fn: {"Properties": {"Environment": {"Variables": function_environment()},
+                                               "EphemeralStorage": {"Size": EPHEMERAL_MB}}}
                            for fn in function_ids()}
     for src in app.event_sources:
         if isinstance(src, SQSEventConfig):

@@ -248,3 +248,13 @@ def test_the_snapshot_consumer_follows_the_customers_stream_and_hands_failures_t
     assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
         "Fn::GetAtt": ["CrmDevSnapshotFailuresQueue", "Arn"]}
     assert failures.endswith(":crm-dev-snapshot-failures")
+
+
+def test_every_function_has_room_in_tmp_for_the_snapshot_files(stack):
+    from infra.build import EPHEMERAL_MB
+
+    # after the SAM transform (moto's Lambda keeps 512 whatever the template says)
+    functions = [r for r in stack["template"]["Resources"].values()
+                 if r["Type"] == "AWS::Lambda::Function"]
+    assert functions and all(r["Properties"]["EphemeralStorage"] == {"Size": EPHEMERAL_MB}
+                             for r in functions)
