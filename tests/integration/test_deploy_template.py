@@ -248,6 +248,10 @@ def test_the_snapshot_consumer_follows_the_customers_stream_and_hands_failures_t
     assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
         "Fn::GetAtt": ["CrmDevSnapshotFailuresQueue", "Arn"]}
     assert failures.endswith(":crm-dev-snapshot-failures")
+    alarms = s.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    lag, = [a for a in alarms if a["MetricName"] == "IteratorAge"]
+    assert lag["Dimensions"] == [{"Name": "FunctionName",
+                                  "Value": stack["physical"]["OnCustomerChanges"]}]
 
 
 def test_every_function_has_room_in_tmp_for_the_snapshot_files(stack):
