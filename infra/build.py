@@ -121,6 +121,8 @@ def queue_resources() -> dict[str, Any]:
 
 
 SNAPSHOT_BUCKET = "SnapshotBucket"
+STREAM_CONSUMER = "OnCustomerChanges"   # Chalice's logical id of app.on_customer_changes
+EPHEMERAL_MB = 2048
 
 
 def customers_table_id() -> str:
@@ -187,6 +189,15 @@ def alarm_resources() -> dict[str, Any]:
         dlq_id(q.name), "ApproximateNumberOfMessagesVisible", 0, 60, "GreaterThanThreshold",
         f"messages of the {q.name} queue failed {q.name} handling 5 times; see docs/deploy.md")
         for q in QUEUES}
+    # The snapshot consumer falling behind: reads stay exact, but each one overlays more
+    # customers from the table, and a batch older than 6 h is given up (docs/segments.md).
+    out[STREAM_CONSUMER + "IteratorAgeAlarm"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmDescription": "the customers stream's snapshot consumer is 5 minutes or more behind",
+        "Namespace": "AWS/Lambda", "MetricName": "IteratorAge",
+        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": STREAM_CONSUMER}}],
+        "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 300_000,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching", "AlarmActions": actions}}
     age = spec("dispatch").visibility_timeout
     out[queue_id("dispatch") + "AgeAlarm"] = alarm(
         queue_id("dispatch"), "ApproximateAgeOfOldestMessage", age, 300,
@@ -230,7 +241,10 @@ def function_patches() -> dict[str, Any]:
     from chalicelib.store.queues import QUEUES
 
     by_name = {settings().queue_name(q.name): q.name for q in QUEUES}
-    out: dict[str, Any] = {fn: {"Properties": {"Environment": {"Variables": function_environment()}}}
+    # /tmp holds the cached snapshot files (a 1,000,000-customer base is ~133 MB, a
+    # compaction briefly keeps the old and the new) and DuckDB's spill: 2 GB, not 512 MB.
+    out: dict[str, Any] = {fn: {"Properties": {"Environment": {"Variables": function_environment()},
+                                               "EphemeralStorage": {"Size": EPHEMERAL_MB}}}
                            for fn in function_ids()}
     for src in app.event_sources:
         if isinstance(src, SQSEventConfig):

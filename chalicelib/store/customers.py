@@ -120,12 +120,27 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# A write that returns later than this after its changed_at was computed (botocore's
+# retries, a slow network) is stamped again before save returns, so the version a caller
+# saw land always has a changed_at at most this old at landing: the snapshot's read margin
+# (store/snapshots.MARGIN_MS) is this plus the clock skew budget (docs/segments.md).
+STAMP_LATE_MS = 20_000
+
+
 def save(item: CustomerItem) -> None:
     """Conditional write on ``version`` (a new item: on its absence); raises VersionConflict
     when the item moved on. Stamps ``changed_at`` with the wall clock just before the write,
-    so every write, the first one too, is found by ``by_change``."""
+    so every write, the first one too, is found by ``by_change``; stamps again when the
+    write took longer than ``STAMP_LATE_MS`` (a later write moving it on meanwhile carries
+    a fresh stamp of its own)."""
     item.changed_at = now_ms()
     conditional_save(item, item.customer_id)
+    while now_ms() - item.changed_at > STAMP_LATE_MS:
+        item.changed_at = now_ms()
+        try:
+            conditional_save(item, item.customer_id)
+        except VersionConflict:
+            return
 
 
 def changed_since(pk: str, since_ms: int) -> list[str]:

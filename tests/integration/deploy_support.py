@@ -163,9 +163,12 @@ def create_by_api(template: dict[str, Any], resolve: Resolver) -> dict[str, str]
         elif kind == "AWS::CloudWatch::Alarm":
             cloudwatch.put_metric_alarm(AlarmName=logical, **props)
             alarm, = cloudwatch.describe_alarms(AlarmNames=[logical])["MetricAlarms"]
-            queue = alarm["Dimensions"][0]["Value"]
-            s.client("sqs").get_queue_url(QueueName=queue)    # the alarm watches a real queue
-            done[logical] = f"{alarm['MetricName']} of {queue} {alarm['ComparisonOperator']} {alarm['Threshold']}"
+            watched = alarm["Dimensions"][0]["Value"]
+            if alarm["Namespace"] == "AWS/Lambda":              # a real function
+                s.client("lambda").get_function(FunctionName=watched)
+            else:                                               # a real queue
+                s.client("sqs").get_queue_url(QueueName=watched)
+            done[logical] = f"{alarm['MetricName']} of {watched} {alarm['ComparisonOperator']} {alarm['Threshold']}"
     return done
 
 

@@ -206,3 +206,59 @@ def test_every_dlq_and_the_dispatch_queue_age_raise_an_alarm(stack):
     age, = [a for a in alarms if a["MetricName"] == "ApproximateAgeOfOldestMessage"]
     assert age["Dimensions"][0]["Value"] == "crm-dev-dispatch"
     assert age["Threshold"] == spec("dispatch").visibility_timeout
+
+
+def test_the_customers_table_streams_and_has_the_by_change_lsi_and_the_snapshot_bucket_exists(stack):
+    s = stack["session"]
+    table = s.client("dynamodb").describe_table(TableName="crm-dev-customers")["Table"]
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    lsi, = table["LocalSecondaryIndexes"]
+    assert lsi["IndexName"] == "by_change"
+    assert [(k["AttributeName"], k["KeyType"]) for k in lsi["KeySchema"]] == [
+        ("pk", "HASH"), ("changed_at", "RANGE")]
+    bucket = stack["physical"]["SnapshotBucket"]
+    s.client("s3").head_bucket(Bucket=bucket)
+    lam = s.client("lambda")
+    for logical, res in stack["template"]["Resources"].items():
+        if res["Type"] == "AWS::Lambda::Function":
+            env = lam.get_function_configuration(FunctionName=stack["physical"][logical])[
+                "Environment"]["Variables"]
+            assert env["CRM_SNAPSHOT_BUCKET"] == bucket
+
+
+def test_the_snapshot_consumer_follows_the_customers_stream_and_hands_failures_to_a_queue(stack):
+    s = stack["session"]
+    lam, sqs = s.client("lambda"), s.client("sqs")
+    stream = s.client("dynamodb").describe_table(TableName="crm-dev-customers")["Table"]["LatestStreamArn"]
+    fn = lam.get_function(FunctionName=stack["physical"]["OnCustomerChanges"])
+    found = [m for m in lam.list_event_source_mappings()["EventSourceMappings"]
+             if m["EventSourceArn"] == stream]
+    assert len(found) == 1
+    mapping = found[0]
+    assert mapping["FunctionArn"] == fn["Configuration"]["FunctionArn"]
+    assert (mapping["BatchSize"], mapping["StartingPosition"]) == (500, "TRIM_HORIZON")
+    failures = sqs.get_queue_attributes(
+        QueueUrl=sqs.get_queue_url(QueueName="crm-dev-snapshot-failures")["QueueUrl"],
+        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # moto keeps these as given; the template is what CloudFormation applies on AWS
+    props = next(r["Properties"] for r in stack["template"]["Resources"].values()
+                 if r["Type"] == "AWS::Lambda::EventSourceMapping"
+                 and r["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["CrmDevCustomersTable", "StreamArn"]})
+    assert props["BisectBatchOnFunctionError"] is True and props["MaximumRetryAttempts"] == 10
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["CrmDevSnapshotFailuresQueue", "Arn"]}
+    assert failures.endswith(":crm-dev-snapshot-failures")
+    alarms = s.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    lag, = [a for a in alarms if a["MetricName"] == "IteratorAge"]
+    assert lag["Dimensions"] == [{"Name": "FunctionName",
+                                  "Value": stack["physical"]["OnCustomerChanges"]}]
+
+
+def test_every_function_has_room_in_tmp_for_the_snapshot_files(stack):
+    from infra.build import EPHEMERAL_MB
+
+    # after the SAM transform (moto's Lambda keeps 512 whatever the template says)
+    functions = [r for r in stack["template"]["Resources"].values()
+                 if r["Type"] == "AWS::Lambda::Function"]
+    assert functions and all(r["Properties"]["EphemeralStorage"] == {"Size": EPHEMERAL_MB}
+                             for r in functions)

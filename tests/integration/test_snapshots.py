@@ -345,3 +345,12 @@ def test_a_removed_customer_rebuilds_its_seller(aws, seller, kind):
         "pk": {"S": item.pk}, "customer_id": {"S": "c0001"}}}}]}
     snapshots.handle_stream(event)
     assert snapshots.rows_now(seller) == table(seller) and "c0001" not in table(seller)
+
+
+def test_a_write_that_lands_late_is_stamped_again_before_save_returns(aws, seller, monkeypatch):
+    clock = iter([1_000_000, 1_000_000 + repo.STAMP_LATE_MS + 1, 1_050_000, 1_050_001])
+    monkeypatch.setattr(repo, "now_ms", lambda: next(clock))
+    item = repo.new_item(seller, "c1", 1)
+    repo.save(item)
+    stored = repo.get(seller, "c1")
+    assert (stored.changed_at, stored.version) == (1_050_000, 2)
