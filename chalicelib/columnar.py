@@ -165,3 +165,21 @@ def open_source(cur: Any, files: list[str], skip: Iterable[str]) -> str:
         else "delta_rows"
     return (f"(SELECT * FROM {source_of(base)} ANTI JOIN base_skip USING (customer_id) "
             f"UNION ALL SELECT * FROM {fresh})")
+
+
+def versions_held(files: list[str], customer_ids: Iterable[str]) -> dict[str, int]:
+    """The version each of these customers has in the snapshot made of ``files`` (the
+    newest file's row is the highest version: the consumer's rule), for those it holds."""
+    ids = sorted(set(customer_ids))
+    if not files or not ids:
+        return {}
+    cur = engine()
+    try:
+        cur.execute("CREATE OR REPLACE TEMP TABLE wanted_ids AS "
+                    "SELECT unnest(?::VARCHAR[]) AS customer_id", [ids])
+        listed = "[" + ", ".join(columnar._quote(f) for f in files) + "]"
+        got = cur.execute(f"SELECT customer_id, max(version) FROM read_parquet({listed}) "
+                          "SEMI JOIN wanted_ids USING (customer_id) GROUP BY customer_id")
+        return {c: int(v or 0) for c, v in got.fetchall()}
+    finally:
+        cur.close()

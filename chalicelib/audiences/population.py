@@ -47,8 +47,15 @@ class Population:
     @classmethod
     def now(cls, seller_id: str, resolver: Resolver, now_ms: int) -> Population:
         snap = snapshots.current(seller_id)
-        items = (segment_store.customers(seller_id) if snap is None
-                 else snapshots.changed_since(seller_id, snap.marks))
+        if snap is None:
+            items: Iterable = segment_store.customers(seller_id)
+        else:
+            # Changed since the watermarks (less the margin) and not already in the files
+            # at that version: read fresh. The rest the snapshot holds as it is now.
+            changed = snapshots.changed_versions(seller_id, snap.marks)
+            held = engine.versions_held(snap.files, changed)
+            items = snapshots.read_changed(seller_id, {
+                c: shard for c, (shard, version) in changed.items() if held.get(c) != version})
         fresh, extra = [], {}
         for item in items:
             fresh.append(from_record(item))

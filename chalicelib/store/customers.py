@@ -18,7 +18,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import (
     AllProjection,
     GlobalSecondaryIndex,
-    KeysOnlyProjection,
+    IncludeProjection,
     LocalSecondaryIndex,
 )
 
@@ -49,11 +49,12 @@ class ByChange(LocalSecondaryIndex):
     """The customers of one pk in ``changed_at`` order: the snapshot's read path finds every
     customer changed since a watermark with one strongly consistent Query per shard
     (docs/segments.md, "Snapshot and read-your-writes"). Keys only: the index holds no copy
-    of the aggregates; the items are then read by key (``changed_since``)."""
+    of the aggregates, only the item's ``version``, so a reader can tell a change its
+    snapshot already holds from one it must read (``changed_since``)."""
 
     class Meta:
         index_name = "by_change"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(["version"])
 
     pk = UnicodeAttribute(hash_key=True)
     changed_at = NumberAttribute(range_key=True)
@@ -143,11 +144,12 @@ def save(item: CustomerItem) -> None:
             return
 
 
-def changed_since(pk: str, since_ms: int) -> list[str]:
-    """Ids of the customers of one pk whose ``changed_at`` is at least ``since_ms``: a
-    strongly consistent Query of ``by_change`` (an LSI, so it may be consistent)."""
-    return [item.customer_id for item in CustomerItem.by_change.query(
-        pk, range_key_condition=CustomerItem.changed_at >= since_ms, consistent_read=True)]
+def changed_since(pk: str, since_ms: int) -> dict[str, int]:
+    """{customer id: version} of the customers of one pk whose ``changed_at`` is at least
+    ``since_ms``: a strongly consistent Query of ``by_change`` (an LSI, so it may be)."""
+    return {item.customer_id: int(item.version or 0) for item in CustomerItem.by_change.query(
+        pk, range_key_condition=CustomerItem.changed_at >= since_ms, consistent_read=True,
+        attributes_to_get=["customer_id", "version"])}
 
 
 def batch_get_pks(keys: list[tuple[str, str]], attributes: list[str] | None = None

@@ -246,24 +246,41 @@ def current(seller_id: str) -> Snapshot | None:
     raise RuntimeError(f"the snapshot of {seller_id} kept moving while it was read")
 
 
-def changed_since(seller_id: str, marks: dict[int, int]) -> list[CustomerItem]:
-    """Every customer of the seller whose ``changed_at`` is at least ``marks[shard] -
-    MARGIN_MS`` (0 for a shard without a mark): per shard a strongly consistent Query of
-    ``by_change``, then the items themselves by key, strongly consistent, with
-    ``OVERLAY_FIELDS`` (RULE_FIELDS, changed_at, version)."""
+def changed_versions(seller_id: str, marks: dict[int, int]) -> dict[str, tuple[int, int]]:
+    """{customer id: (shard, version)} of every customer of the seller whose ``changed_at``
+    is at least ``marks[shard] - MARGIN_MS`` (0 for a shard without a mark): per shard one
+    strongly consistent Query of ``by_change``, which holds the item's version."""
     pks = shard_pks(seller_id)
 
-    def one(shard: int) -> list[CustomerItem]:
-        since = marks.get(shard, 0) - MARGIN_MS
-        ids = changed_ids(pks[shard], since)
-        out: list[CustomerItem] = []
-        for start in range(0, len(ids), 100):
-            out += batch_get_pks([(pks[shard], c) for c in ids[start:start + 100]],
-                                 OVERLAY_FIELDS)
-        return out
+    def one(shard: int) -> dict[str, tuple[int, int]]:
+        found = changed_ids(pks[shard], marks.get(shard, 0) - MARGIN_MS)
+        return {c: (shard, v) for c, v in found.items()}
 
+    out: dict[str, tuple[int, int]] = {}
     with ThreadPoolExecutor(max_workers=len(pks)) as pool:
-        return [item for chunk in pool.map(one, range(len(pks))) for item in chunk]
+        for part in pool.map(one, range(len(pks))):
+            out.update(part)
+    return out
+
+
+def read_changed(seller_id: str, wanted: dict[str, int]) -> list[CustomerItem]:
+    """The items of these customers ({id: shard}) by key, strongly consistent, with
+    ``OVERLAY_FIELDS``, 100 keys a request, the requests in parallel."""
+    pks = shard_pks(seller_id)
+    keys = [(pks[shard], c) for c, shard in sorted(wanted.items())]
+    parts = [keys[i:i + 100] for i in range(0, len(keys), 100)]
+    if len(parts) <= 1:
+        return batch_get_pks(parts[0], OVERLAY_FIELDS) if parts else []
+    with ThreadPoolExecutor(max_workers=min(8, len(parts))) as pool:
+        return [item for got in pool.map(lambda k: batch_get_pks(k, OVERLAY_FIELDS), parts)
+                for item in got]
+
+
+def changed_since(seller_id: str, marks: dict[int, int]) -> list[CustomerItem]:
+    """Every customer of the seller whose ``changed_at`` is at least ``marks[shard] -
+    MARGIN_MS``, read by key (``changed_versions`` then ``read_changed``)."""
+    found = changed_versions(seller_id, marks)
+    return read_changed(seller_id, {c: shard for c, (shard, _) in found.items()})
 
 
 # ----- the consumer's reads --------------------------------------------------------------

@@ -46,17 +46,23 @@ def manifest(base_rows: int | None, delta_rows: list[int]) -> ManifestItem:
     (1000, [], False),
     (1000, [1] * 8, False),          # 8 deltas, 8 rows: under both limits
     (1000, [1] * 9, True),           # more than MAX_DELTAS
-    (1000, [60, 40], False),         # 100 rows: 10% of the base, not over it
-    (1000, [60, 41], True),          # over DELTA_SHARE of the base
-    (None, [1], True),               # no base yet: any delta is over 10% of nothing
+    (1000, [60, 41], False),         # over DELTA_SHARE of the base but under DELTA_MIN_ROWS
+    (30000, [1000, 1000], False),    # 2,000 rows: DELTA_MIN_ROWS, but under 10% of the base
+    (10000, [1500, 500], True),      # 2,000 rows and 20% of the base
+    (20000, [1000, 1000], False),    # 2,000 rows: 10% of the base, not over it
+    (20000, [1000, 1001], True),     # over DELTA_SHARE of the base
+    (None, [1999], False),           # no base yet: small deltas are cheap to read
+    (None, [2000], True),            # ... until DELTA_MIN_ROWS
 ])
 def test_compaction_is_due_after_more_than_8_deltas_or_more_than_10_percent_of_the_base(
         base_rows, deltas, due):
     assert snapshots.due(manifest(base_rows, deltas)) is due
 
 
-def test_a_snapshot_row_ends_with_region_changed_at_and_version():
-    assert columnar.COLUMNS[-3:] == ("region", "changed_at", "version")
-    row = columnar.row_of(Profile("c1", region="  Chiang  Mai "), changed_at=5, version=2)
-    assert row[-3:] == ("  Chiang  Mai ", 5, 2)
-    assert columnar.row_of(Profile("c1"))[-3:] == (None, None, None)
+def test_a_snapshot_row_ends_with_region_changed_at_version_and_what_health_reads():
+    assert columnar.COLUMNS[-6:] == ("region", "changed_at", "version", "created_at",
+                                     "seen_ms", "tag_text")
+    row = columnar.row_of(Profile("c1", region="  Chiang  Mai ", tags=frozenset({"b", "a"})),
+                          changed_at=5, version=2, created_at=3, seen_ms=4)
+    assert row[-6:] == ("  Chiang  Mai ", 5, 2, 3, 4, "|a|b|")
+    assert columnar.row_of(Profile("c1"))[-6:] == (None,) * 6
