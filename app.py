@@ -102,6 +102,15 @@ def on_customer_changes(event):
     return snapshots.handle_stream(event)
 
 
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def snapshot_ticks(event):
+    """Ticks into the pks of the sellers whose latest snapshot change is past the read
+    margin: their marks move on, and reads stop re-reading those customers."""
+    from chalicelib import snapshots
+
+    return {"ticked": snapshots.tick_due()}
+
+
 @app.on_sqs_message(queue=settings().queue_name("snapshot-failures"), batch_size=1)
 def on_snapshot_failures(event):
     """A stream batch Lambda gave up on: rebuild the snapshots of the sellers it held."""

@@ -120,6 +120,8 @@ def group(records: list[dict[str, Any]]) -> tuple[dict[str, dict[str, CustomerIt
         shard = shard_index(item.pk)
         per = marks.setdefault(seller, {})
         per[shard] = max(per.get(shard, 0), int(item.changed_at or 0))
+        if store.is_tick(item):
+            continue   # a watermark only: every change of its pk before it is applied
         mine = items.setdefault(seller, {})
         known = mine.get(item.customer_id)
         if known is None or int(item.version or 0) > int(known.version or 0):
@@ -176,6 +178,9 @@ def apply(seller_id: str, items: list[CustomerItem], marks: dict[int, int]) -> i
                 manifest.deltas = [*(manifest.deltas or []), delta]
                 manifest.latest_ms = store.combine_latest(manifest.latest_ms, delta["latest_ms"])
             manifest.marks = {str(k): v for k, v in sorted(new_marks.items())}
+            if fresh:   # a tick once the writes in flight have landed (docs: "Ticks")
+                last = max(int(i.changed_at or 0) for i in fresh)
+                manifest.tick_at = max(int(manifest.tick_at or 0), last + store.MARGIN_MS + 1000)
             store.save_manifest(manifest)   # VersionConflict: another commit won, go again
             return len(fresh)
 
@@ -186,6 +191,27 @@ def apply(seller_id: str, items: list[CustomerItem], marks: dict[int, int]) -> i
         log(logger, "snapshot delta", seller_id=seller_id, rows=appended)
     compact_if_due(seller_id)
     return appended
+
+
+# ----- ticks ------------------------------------------------------------------------------
+
+def tick_due(now: int | None = None) -> int:
+    """Every minute (app.py; the local stack's stream poller): a tick into each pk of every
+    seller whose latest applied change is over MARGIN_MS old and not ticked since. Its
+    records raise the marks past that change, so reads stop re-reading the customers
+    changed in the margin before it (docs/segments.md, "Ticks"). A duplicate or lost tick
+    changes nothing but when the marks move; returns the sellers ticked."""
+    at = now if now is not None else now_ms()
+    ticked = 0
+    for manifest in store.due_ticks(at):
+        store.tick(manifest.seller_id, at)
+        manifest.tick_at = None
+        try:
+            store.save_manifest(manifest)
+        except VersionConflict:
+            pass   # the consumer committed meanwhile: the next run ticks again if still due
+        ticked += 1
+    return ticked
 
 
 # ----- compaction --------------------------------------------------------------------------
@@ -281,6 +307,7 @@ def rebuild(seller_id: str) -> dict[str, Any]:
             manifest.base, manifest.deltas = base, []
             manifest.latest_ms = base["latest_ms"]
             manifest.marks = {str(k): started for k in range(shards)}
+            manifest.tick_at = started + store.MARGIN_MS + 1000   # then the scan's margin empties
             manifest.built_at = started
             store.save_manifest(manifest)
             return base

@@ -126,6 +126,22 @@ def dynamodb_handlers(app: Any) -> list[tuple[str, Any, int]]:
             for src in app.event_sources if isinstance(src, DynamoDBEventConfig)]
 
 
+class Every(threading.Thread):
+    """Calls ``fn()`` every ``seconds`` until ``stop`` (a schedule of app.py, run locally
+    more often than on AWS so the local stack catches up within seconds)."""
+
+    def __init__(self, seconds: float, fn: Any, stop: threading.Event, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.seconds, self.fn, self.stop = seconds, fn, stop
+
+    def run(self) -> None:
+        while not self.stop.wait(self.seconds):
+            try:
+                self.fn()
+            except Exception:
+                logger.exception("periodic job failed", extra={"fields": {"job": self.name}})
+
+
 class StreamPoller(threading.Thread):
     """Reads a table's DynamoDB stream (moto's, through the dynamodbstreams API) and calls
     the handler Lambda would call, in order, one batch at a time per shard. A batch whose

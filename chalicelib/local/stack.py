@@ -65,7 +65,13 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
     from app import app
     from chalicelib import snapshots
     from chalicelib.local.gateway import use_contract_gateway
-    from chalicelib.local.pollers import Poller, StreamPoller, dynamodb_handlers, sqs_handlers
+    from chalicelib.local.pollers import (
+        Every,
+        Poller,
+        StreamPoller,
+        dynamodb_handlers,
+        sqs_handlers,
+    )
     from chalicelib.local.scheduler import SchedulerEmulator, create_group
     from chalicelib.store import queues, tables
 
@@ -91,6 +97,9 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
                                 on_trimmed=snapshots.rebuild_all)
         follower.start()
         stack.threads.append(follower)
+    ticker = Every(5.0, snapshots.tick_due, stop, "snapshot-ticks")   # app.snapshot_ticks
+    ticker.start()
+    stack.threads.append(ticker)
     emulator = SchedulerEmulator(stop)
     emulator.start()
     stack.threads.append(emulator)

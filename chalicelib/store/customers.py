@@ -36,6 +36,12 @@ from chalicelib.store.base import (  # noqa: F401  (shard_of is part of this API
 )
 from chalicelib.store.versioning import VersionConflict, conditional_save  # noqa: F401  (repo.VersionConflict)
 
+# A watermark tick (docs/segments.md, "Ticks"): one item per pk that is no customer. "~" sorts
+# after every character an id may hold (domain/ids.py), so every customer id is below ID_END
+# and the tick above it; customer queries read only ``customer_id < ID_END``.
+TICK_ID = "~tick"
+ID_END = "~"
+
 
 class ByPhone(GlobalSecondaryIndex):
     class Meta:
@@ -149,7 +155,25 @@ def changed_since(pk: str, since_ms: int) -> dict[str, int]:
     ``since_ms``: a strongly consistent Query of ``by_change`` (an LSI, so it may be)."""
     return {item.customer_id: int(item.version or 0) for item in CustomerItem.by_change.query(
         pk, range_key_condition=CustomerItem.changed_at >= since_ms, consistent_read=True,
-        attributes_to_get=["customer_id", "version"])}
+        attributes_to_get=["customer_id", "version"]) if item.customer_id != TICK_ID}
+
+
+def write_ticks(seller_id: str, now_ms: int) -> None:
+    """A tick into each of the seller's pks: an item that is no customer, whose stream
+    record tells the snapshot's consumer that every change of that pk written before it has
+    been applied once it arrives (the records of one pk come in order)."""
+    for pk in shard_pks(seller_id):
+        CustomerItem(pk=pk, customer_id=TICK_ID, seller_id=seller_id,
+                     changed_at=now_ms).save(add_version_condition=False)
+
+
+def customers_only(after: str | None = None):
+    """The range condition of a Query of one pk that reads customers, never the tick: the
+    ids above ``after`` (" " sorts below every id character, so ``after + " "`` is below
+    every id greater than ``after``)."""
+    if after is None:
+        return CustomerItem.customer_id < ID_END
+    return CustomerItem.customer_id.between(after + " ", ID_END)
 
 
 def batch_get_pks(keys: list[tuple[str, str]], attributes: list[str] | None = None
@@ -173,8 +197,8 @@ def page(seller_id: str, limit: int, shard: int = 0, after: str | None = None
     items: list[CustomerItem] = []
     while shard < len(pks):
         want = limit - len(items)
-        cond = CustomerItem.customer_id > after if after else None
-        got = list(CustomerItem.query(pks[shard], range_key_condition=cond, limit=want,
+        got = list(CustomerItem.query(pks[shard], range_key_condition=customers_only(after),
+                                      limit=want,
                                       consistent_read=True))
         items.extend(got)
         if len(got) < want:  # this shard is exhausted: go on with the next
@@ -224,7 +248,7 @@ def scan_seller(seller_id: str, workers: int | None = None) -> Iterator[Customer
     pks = shard_pks(seller_id)
 
     def read(pk: str) -> list[CustomerItem]:
-        return list(CustomerItem.query(pk))
+        return list(CustomerItem.query(pk, range_key_condition=customers_only()))
 
     with ThreadPoolExecutor(max_workers=workers or len(pks)) as pool:
         for chunk in pool.map(read, pks):

@@ -19,7 +19,7 @@ from pynamodb.attributes import (
 )
 
 from chalicelib.store.base import BaseModel, get_or_none, meta, shard_pks
-from chalicelib.store.customers import CustomerItem
+from chalicelib.store.customers import CustomerItem, customers_only
 from chalicelib.store.versioning import (  # noqa: F401  (store.VersionConflict)
     VersionConflict,
     conditional_delete,
@@ -77,6 +77,7 @@ def customers(seller_id: str) -> Iterator[CustomerItem]:
         try:
             batch: list[CustomerItem] = []
             for item in CustomerItem.query(pk, consistent_read=True,
+                                           range_key_condition=customers_only(),
                                            attributes_to_get=RULE_FIELDS):
                 batch.append(item)
                 if len(batch) == 500:

@@ -31,9 +31,12 @@ from chalicelib.settings import settings
 from chalicelib.store.aws import client
 from chalicelib.store.base import BaseModel, meta, shard_pks
 from chalicelib.store.customers import (
+    TICK_ID,
     CompactJSONAttribute,
     CustomerItem,
     batch_get_pks,
+    customers_only,
+    write_ticks,
 )
 from chalicelib.store.customers import changed_since as changed_ids
 from chalicelib.store.segments import RULE_FIELDS
@@ -69,6 +72,9 @@ class ManifestItem(BaseModel):
     marks = CompactJSONAttribute(default=dict)
     latest_ms = NumberAttribute(null=True)
     built_at = NumberAttribute(default=0)      # ms: when the base was last rebuilt or merged
+    # ms: when a tick should follow the latest change applied (docs/segments.md, "Ticks");
+    # None once ticked
+    tick_at = NumberAttribute(null=True)
     version = VersionAttribute()
 
     def keys(self) -> list[str]:
@@ -104,6 +110,19 @@ def save_manifest(item: ManifestItem) -> None:
     """Conditional on the version read (a new one: on its absence); VersionConflict when
     another writer committed meanwhile."""
     conditional_save(item, item.seller_id)
+
+
+def due_ticks(now_ms: int) -> list[ManifestItem]:
+    """The manifests whose tick is due (a scan: one small item per seller)."""
+    return [m for m in ManifestItem.scan(ManifestItem.tick_at <= now_ms)]
+
+
+def is_tick(item: CustomerItem) -> bool:
+    return item.customer_id == TICK_ID
+
+
+def tick(seller_id: str, now_ms: int) -> None:
+    write_ticks(seller_id, now_ms)
 
 
 def sellers() -> list[str]:
@@ -293,6 +312,7 @@ def item_of_image(image: dict[str, Any]) -> CustomerItem:
 def scan_shard(seller_id: str, shard: int) -> list[CustomerItem]:
     """Every customer of one pk, strongly consistent, with ``OVERLAY_FIELDS``."""
     return list(CustomerItem.query(shard_pks(seller_id)[shard], consistent_read=True,
+                                   range_key_condition=customers_only(),
                                    attributes_to_get=OVERLAY_FIELDS))
 
 

@@ -354,3 +354,30 @@ def test_a_write_that_lands_late_is_stamped_again_before_save_returns(aws, selle
     repo.save(item)
     stored = repo.get(seller, "c1")
     assert (stored.changed_at, stored.version) == (1_050_000, 2)
+
+
+def test_a_tick_after_the_margin_moves_the_marks_past_a_burst_and_is_no_customer(
+        aws, seller, stream):
+    seed(seller, 20)
+    stream()
+    manifest = store.manifest(seller)
+    assert manifest.tick_at is not None          # a tick is due once the margin has passed
+    snap = store.current(seller)
+    assert len(store.changed_versions(seller, snap.marks)) == 20   # the burst: in the margin
+    snapshots.tick_due(manifest.tick_at - 1)                        # (other sellers may be due)
+    assert store.manifest(seller).tick_at == manifest.tick_at       # not due yet
+    later = manifest.tick_at + 10
+    snapshots.tick_due(later)
+    assert store.manifest(seller).tick_at is None                   # ticked, once
+    stream()
+    snap = store.current(seller)
+    assert snap.marks == {k: later for k in range(8)}
+    assert store.changed_versions(seller, snap.marks) == {}         # nothing left to re-read
+    assert store.manifest(seller).tick_at is None                   # a tick does not tick again
+    # the ticks are no customers: no list, scan, count or snapshot row shows them
+    assert len(table(seller)) == 20 and len(snapshots.rows_now(seller)) == 20
+    assert sum(1 for _ in repo.scan_seller(seller)) == 20
+    items, _ = repo.page(seller, 100)
+    assert len(items) == 20
+    write(seller, "c0003", age=77)                                  # a change after the tick
+    assert view(seller) == table(seller)
