@@ -83,3 +83,34 @@ def bounded_streams(patch: Callable[[Any, str, Any], None] | None = None) -> Non
 
 def _created(record: Any) -> Any:
     return record.record["dynamodb"]["ApproximateCreationDateTime"]
+
+
+def partition_index_queries(patch: Callable[[Any, str, Any], None] | None = None) -> None:
+    """moto answers a Query of a secondary index by sorting every item of the table (moto
+    5.2 ``Table.query`` over ``all_items()``), so its cost grows with every seller's
+    customers. A local secondary index shares the table's hash key: only that key's items
+    can match, as on AWS, where an LSI Query reads one item collection. Read only those."""
+    from moto.dynamodb.models.table import Table
+
+    set_attr = patch or setattr
+    only = threading.local()
+    query, all_items = Table.query, Table.all_items
+
+    def local_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        lsi = index_name is not None and hash_key is not None and any(
+            i.name == index_name for i in (self.indexes or []))
+        only.key = (self, hash_key) if lsi else None
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            only.key = None
+
+    def partition_items(self: Any) -> Any:
+        key = getattr(only, "key", None)
+        if key is None or key[0] is not self or not self.range_key_attr:
+            return all_items(self)
+        return sorted(self.items.get(key[1], {}).values(), key=lambda x: (x.hash_key, x.range_key))
+
+    set_attr(Table, "query", local_query)
+    set_attr(Table, "all_items", partition_items)
