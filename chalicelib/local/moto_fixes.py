@@ -85,6 +85,13 @@ def _created(record: Any) -> Any:
     return record.record["dynamodb"]["ApproximateCreationDateTime"]
 
 
+_RANGE_TESTS: dict[str, Callable[[Any, list], bool]] = {
+    ">=": lambda v, xs: v >= xs[0], ">": lambda v, xs: v > xs[0],
+    "<=": lambda v, xs: v <= xs[0], "<": lambda v, xs: v < xs[0],
+    "=": lambda v, xs: v == xs[0], "BETWEEN": lambda v, xs: xs[0] <= v <= xs[1],
+}
+
+
 def partition_index_queries(patch: Callable[[Any, str, Any], None] | None = None) -> None:
     """moto answers a Query of a secondary index by sorting every item of the table (moto
     5.2 ``Table.query`` over ``all_items()``), so its cost grows with every seller's
@@ -98,9 +105,15 @@ def partition_index_queries(patch: Callable[[Any, str, Any], None] | None = None
 
     def local_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-        lsi = index_name is not None and hash_key is not None and any(
-            i.name == index_name for i in (self.indexes or []))
-        only.key = (self, hash_key) if lsi else None
+        index = next((i for i in (self.indexes or []) if i.name == index_name), None) \
+            if index_name is not None and hash_key is not None else None
+        if index is None:
+            return query(self, hash_key, *args, **kwargs)
+        # The range condition, applied first as a cheap filter (moto checks it again).
+        comparison, values = (args[0], args[1]) if len(args) > 1 else (None, [])
+        name = next((k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"), None)
+        keep = _RANGE_TESTS.get((comparison or "").upper())
+        only.key = (self, hash_key, name if keep else None, keep, values)
         try:
             return query(self, hash_key, *args, **kwargs)
         finally:
@@ -110,7 +123,11 @@ def partition_index_queries(patch: Callable[[Any, str, Any], None] | None = None
         key = getattr(only, "key", None)
         if key is None or key[0] is not self or not self.range_key_attr:
             return all_items(self)
-        return sorted(self.items.get(key[1], {}).values(), key=lambda x: (x.hash_key, x.range_key))
+        _, hash_key, name, keep, values = key
+        items = self.items.get(hash_key, {}).values()
+        if name is not None:
+            items = [i for i in items if (v := i.attrs.get(name)) is not None and keep(v, values)]
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key))
 
     set_attr(Table, "query", local_query)
     set_attr(Table, "all_items", partition_items)
