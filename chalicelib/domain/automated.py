@@ -80,8 +80,14 @@ def parse_trigger(raw: Any) -> tuple[dict | None, list[dict[str, str]]]:
     try:
         return TRIGGER_ADAPTER.validate_python(raw).model_dump(mode="json"), []
     except ValidationError as exc:
-        return None, [{"path": "trigger" + (f".{d['path']}" if d["path"] else ""),
-                       "message": d["message"]} for d in validation_details(exc)]
+        tag = f"{raw.get('type')}." if isinstance(raw, dict) else None
+        out = []
+        for d in validation_details(exc):
+            path = d["path"] or ""
+            if tag and path.startswith(tag):      # the union's tag is not part of the body
+                path = path[len(tag):]
+            out.append({"path": "trigger" + (f".{path}" if path else ""), "message": d["message"]})
+        return None, out
 
 
 def form_problems(plan: dict[str, Any], now_ms: int, sending: bool) -> list[dict[str, str]]:
