@@ -9,8 +9,8 @@ Exactly one message per occurrence, whatever overlaps or crashes:
    not_in_audience, cooldown, frequency_cap, holdout); quiet hours defer it (back to pending);
 3. reserve the customer's cooldown on the plan's delivery row (conditional), give out the
    smart voucher once per occurrence, send with the key ``plan#customer#chat#occurrence``;
-4. finish: outcome recorded, conditioned on still holding the claim; then its counter facts
-   (keyed, in the occurrence's own part) and its frequency-cap log entry.
+4. its counter facts (keyed, in the occurrence's own part) and frequency-cap log entry,
+   then the finish: outcome recorded, conditioned on still holding the claim.
 A sweep that dies between 3 and 4 leaves a claim that expires; the next sweep re-sends with
 the same key (the channel recognises it: the inbox item is overwritten, HTTP carries
 Idempotency-Key) and records it. Facts and log entries are keyed, so repeats add nothing.
@@ -146,7 +146,7 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
     people = customers.batch_get(seller_id, sorted({i.customer_id for i in claimed}))
     last = occurrences.last_sent(seller_id, plan_id, [i.customer_id for i in claimed])
     to_send: list[tuple[occurrences.OccurrenceItem, chans.OutMessage, dict]] = []
-    facts: list[Fact] = []
+    done: list[tuple[occurrences.OccurrenceItem, str, str | None, dict | None]] = []
     for item in claimed:
         person = people.get(item.customer_id)
         reason = _reason(ctx, item, person, last)
@@ -162,9 +162,7 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
                                              now_ms - ctx.cooldown_ms):
                 reason = "cooldown"
         if reason is not None:
-            if occurrences.finish(item, "skipped", reason, None, now_ms):
-                facts.append(_fact(plan_id, item, {"recipients": 1, f"skipped_{reason}": 1}))
-                counts["skipped"] += 1
+            done.append((item, "skipped", reason, None))
             continue
         message, outcome = _compose(ctx, item, person)
         to_send.append((item, message, outcome))
@@ -178,26 +176,40 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
     log_entries = []
     for item, message, outcome in to_send:
         failure = results.get(message.key, "no_result")
-        status = delivery_rules.DELIVERED if failure is None else delivery_rules.FAILED
         if failure is not None:
             occurrences.mark_row_failed(seller_id, plan_id, item.customer_id, item.key, failure)
-        if not occurrences.finish(item, "sent" if failure is None else "failed", failure,
-                                  outcome, now_ms):
-            continue    # our lease ran out and another sweep took it: it records the outcome
-        counts[status] += 1
-        facts.append(_fact(plan_id, item, {"recipients": 1, status: 1}))
-        number = occurrences.chunk_number(plan_id, item.key)
+        done.append((item, "sent" if failure is None else "failed", failure, outcome))
+        status = delivery_rules.DELIVERED if failure is None else delivery_rules.FAILED
         log_entries.append(deliveries.ChunkItem(
-            pk=deliveries.plan_pk(seller_id, plan_id), chunk=number, seller_id=seller_id,
+            pk=deliveries.plan_pk(seller_id, plan_id),
+            chunk=occurrences.chunk_number(plan_id, item.key), seller_id=seller_id,
             plan_id=plan_id, kind=plan.kind, recipients=[item.customer_id], status="done",
             sent_at=int(item.sent_at or now_ms), finished_at=now_ms, version=1,
             outcomes=[{"customer_id": item.customer_id, "channel": "chat", "status": status,
                        "reason": failure}]))
+    # Counters and the frequency-cap log before the finishes: both are keyed by the
+    # occurrence, so a sweep that dies after them and before a finish repeats them harmlessly,
+    # while one that died after a finish and before them would lose them for good.
     occurrences.batch_put_log(log_entries)
-    send_facts(seller_id, facts)
+    send_facts(seller_id, [_fact(plan_id, item, _counted(status, reason))
+                           for item, status, reason, _ in done])
+    for item, status, reason, outcome in done:
+        if occurrences.finish(item, status, reason, outcome, now_ms):
+            counts[_counted_as(status)] += 1
+        # else: our lease ran out and another sweep took it over; it records the outcome
     metrics.outcomes([{"status": s, "channel": "chat"} for s in ("delivered", "failed")
                       for _ in range(counts.get(s, 0))])
     return counts
+
+
+def _counted_as(status: str) -> str:
+    return {"sent": "delivered", "failed": "failed"}.get(status, "skipped")
+
+
+def _counted(status: str, reason: str | None) -> dict[str, int]:
+    if status == "skipped":
+        return {"recipients": 1, f"skipped_{reason}": 1}
+    return {"recipients": 1, _counted_as(status): 1}
 
 
 def _fact(plan_id: str, item: occurrences.OccurrenceItem, add: dict) -> Fact:
