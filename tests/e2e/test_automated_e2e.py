@@ -58,7 +58,7 @@ def test_abandoned_cart_and_thank_you_go_out_over_the_local_stack(http):
         return perf if perf["delivered"] == 1 else None
 
     for plan_id in (cart_plan, thanks_plan):
-        perf = http.wait_for(lambda: counted(plan_id), timeout=DEADLINE_S)
+        perf = http.wait_for(lambda p=plan_id: counted(p), timeout=DEADLINE_S)
         assert perf and perf["triggered"] == 1 and perf["recipients"] == 1, perf
         [row] = http.call("GET", f"/v1/plans/{plan_id}/deliveries").json()["items"]
         assert row["status"] == "delivered" and row["occurrence"]
