@@ -9,11 +9,13 @@ Exactly one message per occurrence, whatever overlaps or crashes:
    not_in_audience, cooldown, frequency_cap, holdout); quiet hours defer it (back to pending);
 3. reserve the customer's cooldown on the plan's delivery row (conditional), give out the
    smart voucher once per occurrence, send with the key ``plan#customer#chat#occurrence``;
-4. its counter facts (keyed, in the occurrence's own part) and frequency-cap log entry,
-   then the finish: outcome recorded, conditioned on still holding the claim.
+4. its frequency-cap log entry (keyed by the occurrence), then the finish: the outcome
+   recorded, conditioned on still holding the claim. The occurrences' statuses are the
+   counters (triggered, recipients, delivered, failed, skipped by reason): exact by
+   construction, with no counter write of their own.
 A sweep that dies between 3 and 4 leaves a claim that expires; the next sweep re-sends with
 the same key (the channel recognises it: the inbox item is overwritten, HTTP carries
-Idempotency-Key) and records it. Facts and log entries are keyed, so repeats add nothing.
+Idempotency-Key) and records it. Log entries are keyed, so repeats add nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from typing import Any
 from chalicelib import audiences, metrics
 from chalicelib.delivery import channels as chans
 from chalicelib.delivery import triggers
-from chalicelib.delivery.chunks import Fact, send_facts
 from chalicelib.domain import aggregates
 from chalicelib.domain import automated as rules
 from chalicelib.domain import delivery as delivery_rules
@@ -35,7 +36,7 @@ from chalicelib.domain.shop_settings import quiet_until
 from chalicelib.domain.templates import render, resolve_content
 from chalicelib.logs import get_logger, log
 from chalicelib.settings import settings
-from chalicelib.store import customers, deliveries, occurrences, plan_stats, plans
+from chalicelib.store import customers, deliveries, occurrences, plans
 from chalicelib.store import products as product_store
 from chalicelib.store import secrets as secrets_store
 from chalicelib.store import shop_settings as shop_settings_store
@@ -187,12 +188,10 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
             sent_at=int(item.sent_at or now_ms), finished_at=now_ms, version=1,
             outcomes=[{"customer_id": item.customer_id, "channel": "chat", "status": status,
                        "reason": failure}]))
-    # Counters and the frequency-cap log before the finishes: both are keyed by the
-    # occurrence, so a sweep that dies after them and before a finish repeats them harmlessly,
-    # while one that died after a finish and before them would lose them for good.
+    # The frequency-cap log before the finishes: keyed by the occurrence, so a sweep that
+    # dies after it and before a finish repeats it harmlessly, while one that died after a
+    # finish and before it would leave the message out of the cap for good.
     occurrences.batch_put_log(log_entries)
-    send_facts(seller_id, [_fact(plan_id, item, _counted(status, reason))
-                           for item, status, reason, _ in done])
     for item, status, reason, outcome in done:
         if occurrences.finish(item, status, reason, outcome, now_ms):
             counts[_counted_as(status)] += 1
@@ -204,17 +203,6 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
 
 def _counted_as(status: str) -> str:
     return {"sent": "delivered", "failed": "failed"}.get(status, "skipped")
-
-
-def _counted(status: str, reason: str | None) -> dict[str, int]:
-    if status == "skipped":
-        return {"recipients": 1, f"skipped_{reason}": 1}
-    return {"recipients": 1, _counted_as(status): 1}
-
-
-def _fact(plan_id: str, item: occurrences.OccurrenceItem, add: dict) -> Fact:
-    part = plan_stats.chunk_part(occurrences.chunk_number(plan_id, item.key))
-    return Fact(plan_id=plan_id, part=part, key="outcome", add=add)
 
 
 def _reason(ctx: _Plan, item: occurrences.OccurrenceItem, person: customers.CustomerItem | None,

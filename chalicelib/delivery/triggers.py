@@ -3,9 +3,9 @@ turns ingested events into occurrences of the seller's active automated plans, a
 the product-interest index price drops fan out over.
 
 Idempotent under redelivery: an occurrence is created once per key (a conditional put), a
-newer cart event only moves a pending one later, the interest index keeps maxima, and the
-``triggered`` counter is a fact keyed by the occurrence in the occurrence's own counter
-part, so an event handled twice (or a batch retried after a crash) counts once.
+newer cart event only moves a pending one later, and the interest index keeps maxima. The
+occurrences themselves are what ``triggered`` counts, so an event handled twice (or a batch
+retried after a crash) counts once.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib import audiences
-from chalicelib.delivery.chunks import Fact, send_facts
 from chalicelib.domain import aggregates
 from chalicelib.domain import automated as rules
 from chalicelib.logs import get_logger, log
-from chalicelib.store import customers, occurrences, plan_stats, plans
+from chalicelib.store import customers, occurrences, plans
 
 logger = get_logger("delivery.triggers")
 INTEREST_TYPES = ("cart_added", "favorited")
@@ -37,7 +36,7 @@ def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
     active = active_plans(seller_id, now_ms)
     if not active:
         return
-    facts: list[Fact] = []
+    seen: list[str] = []
     needs_agg = [e["customer_id"] for e in events if e.get("type") == "cart_added"]
     items = customers.batch_get(seller_id, sorted(set(needs_agg))) if needs_agg else {}
     for event in events:
@@ -50,15 +49,16 @@ def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
             if rules.FIRES_ON[trigger["type"]] != etype:
                 continue
             if etype == "price_dropped":
-                facts += _price_drop(plan, trigger, event, now, now_ms)
+                seen += _price_drop(plan, trigger, event, now, now_ms)
             elif etype == "live_started":
-                facts += _live(plan, trigger, event, now, now_ms)
+                seen += _live(plan, trigger, event, now, now_ms)
             else:
                 item = items.get(event["customer_id"])
                 occ = rules.occurrence_for(trigger, event, item.agg if item else None, now_ms)
                 if occ is not None:
-                    facts += _create(plan, occ, now_ms)
-    send_facts(seller_id, facts)
+                    seen += _create(plan, occ, now_ms)
+    if seen:
+        log(logger, "occurrences seen", seller_id=seller_id, occurrences=len(seen))
 
 
 def active_plans(seller_id: str, now_ms: int) -> list[plans.PlanItem]:
@@ -86,24 +86,18 @@ def end(plan: plans.PlanItem, now_ms: int) -> None:
     occurrences.unregister(plan.seller_id, plan.plan_id)
 
 
-def _create(plan: plans.PlanItem, occ: rules.Occurrence, now_ms: int) -> list[Fact]:
+def _create(plan: plans.PlanItem, occ: rules.Occurrence, now_ms: int) -> list[str]:
     got = occurrences.upsert(plan.seller_id, plan.plan_id, occ.key, occ.customer_id,
                              plan.trigger["type"], occ.due_ms, occ.data, now_ms,
                              extend=plan.trigger["type"] == "abandoned_cart")
-    if got == "created":
-        log(logger, "occurrence created", seller_id=plan.seller_id, plan_id=plan.plan_id,
-            trigger=plan.trigger["type"], due_at=aggregates.iso(occ.due_ms))
-    # Sent on every sighting: the key makes it count once, even when the first sighting
-    # created the occurrence and crashed before this fact left.
-    part = plan_stats.chunk_part(occurrences.chunk_number(plan.plan_id, occ.key))
-    return [Fact(plan_id=plan.plan_id, part=part, key="triggered", add={"triggered": 1})]
+    return [got]
 
 
 def _price_drop(plan: plans.PlanItem, trigger: dict, event: dict, now: datetime,
-                now_ms: int) -> list[Fact]:
+                now_ms: int) -> list[str]:
     if not rules.price_drop_fires(trigger, event, now_ms):
         return []
-    facts = []
+    seen: list[str] = []
     product_id = event["product_id"]
     for row in occurrences.interested(plan.seller_id, product_id):
         if not rules.price_drop_interested(row.interest_at, row.paid_at, event["occurred_ms"]):
@@ -111,12 +105,12 @@ def _price_drop(plan: plans.PlanItem, trigger: dict, event: dict, now: datetime,
         occ = rules.Occurrence(f"drop#{event['event_id']}#{row.customer_id}", row.customer_id,
                                event["occurred_ms"], {"product_id": product_id,
                                                       "new_price": str(event["new_price"])})
-        facts += _create(plan, occ, now_ms)
-    return facts
+        seen += _create(plan, occ, now_ms)
+    return seen
 
 
 def _live(plan: plans.PlanItem, trigger: dict, event: dict, now: datetime, now_ms: int
-          ) -> list[Fact]:
+          ) -> list[str]:
     if not rules.is_fresh(event["occurred_ms"], now_ms):
         return []
     starts = _ms(event["starts_at"])
@@ -127,12 +121,12 @@ def _live(plan: plans.PlanItem, trigger: dict, event: dict, now: datetime, now_m
         s for s in audience.get("segment_ids") or []
         if audiences.segment_exists(plan.seller_id, s)], now)
     due = rules.live_due(trigger, starts, event["occurred_ms"])
-    facts = []
+    seen: list[str] = []
     for cid in sorted(members):
         occ = rules.Occurrence(f"live#{event['live_id']}#{cid}", cid, due,
                                {"live_id": event["live_id"], "starts_ms": starts})
-        facts += _create(plan, occ, now_ms)
-    return facts
+        seen += _create(plan, occ, now_ms)
+    return seen
 
 
 def _note_interest(seller_id: str, events: list[dict], now_ms: int) -> None:

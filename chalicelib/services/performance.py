@@ -9,7 +9,7 @@ from chalicelib.domain import delivery as rules
 from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.services import automated
-from chalicelib.store import customers, deliveries, inbox, plan_stats, plans
+from chalicelib.store import customers, deliveries, inbox, occurrences, plan_stats, plans
 
 COUNTERS = ("delivered", "failed", "read", "clicked", "replied", "unsubscribed", "orders",
             "vouchers_claimed", "vouchers_redeemed")
@@ -51,6 +51,12 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
                 skipped[reason] = skipped.get(reason, 0) + int(value)
         gmv += Decimal(part.get("gmv", 0))
         cost += Decimal(part.get("cost", 0))
+    if plan.kind == "automated":   # message counters: the occurrences' own statuses
+        for name, value in occurrences.tally(seller_id, plan_id).items():
+            if name.startswith("skipped_"):
+                skipped[name.removeprefix("skipped_")] = value
+            else:
+                totals[name] = value
     recipients = totals.pop("recipients", recipients)
     return {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
             "gmv": f"{gmv:.2f}", "cost": f"{cost:.2f}", "by_variant": {}}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from pynamodb.attributes import (
@@ -111,9 +112,11 @@ def upsert(seller_id: str, plan_id: str, key: str, customer_id: str, kind: str, 
 
 def due(shard: int, now_ms: int, limit: int) -> list[OccurrenceItem]:
     """Occurrences due by ``now`` in one shard, oldest first (eventually consistent: the
-    claim re-checks everything)."""
-    return list(OccurrenceItem.by_due.query(f"due#{shard}", OccurrenceItem.due_at <= now_ms,
-                                            limit=limit))
+    claim re-checks everything). ``page_size`` rather than ``limit``: with ``limit`` PynamoDB
+    builds the next key from the last item's index keys, which an item finished meanwhile
+    may lack (seen with moto's threaded server)."""
+    return list(islice(OccurrenceItem.by_due.query(
+        f"due#{shard}", OccurrenceItem.due_at <= now_ms, page_size=limit), limit))
 
 
 def get(seller_id: str, plan_id: str, key: str) -> OccurrenceItem | None:
@@ -171,6 +174,33 @@ def page(seller_id: str, plan_id: str, statuses: list[str], limit: int, after: s
     if len(out) > limit:
         return out[:limit], out[limit - 1].key
     return out, None
+
+
+def tally(seller_id: str, plan_id: str) -> dict[str, int]:
+    """The plan's message counters from its occurrences' statuses (one Query, paged):
+    ``triggered`` (every occurrence), ``recipients`` (those that fell due), ``delivered``,
+    ``failed`` and ``skipped_<reason>``."""
+    ddb = client("dynamodb")
+    args: dict[str, Any] = {
+        "TableName": _table(), "ConsistentRead": True,
+        "KeyConditionExpression": "pk = :pk", "ProjectionExpression": "#s, reason",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":pk": {"S": plan_pk(seller_id, plan_id)}}}
+    out: dict[str, int] = {"triggered": 0, "recipients": 0, "delivered": 0, "failed": 0}
+    named = {"sent": "delivered", "failed": "failed"}
+    while True:
+        page = ddb.query(**args)
+        for row in page.get("Items", []):
+            status = row.get("status", {}).get("S", "pending")
+            out["triggered"] += 1
+            if status in ("pending", "claimed"):
+                continue
+            out["recipients"] += 1
+            name = named.get(status) or f"skipped_{row.get('reason', {}).get('S', 'other')}"
+            out[name] = out.get(name, 0) + 1
+        if "LastEvaluatedKey" not in page:
+            return out
+        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 # ----- cooldown: the plan's delivery row per customer ------------------------------------------

@@ -67,3 +67,15 @@ def test_abandoned_cart_and_thank_you_go_out_over_the_local_stack(http):
         {"event_id": "e-o1", "type": "order_paid", "customer_id": "buyer", "order_id": "o1",
          "amount": "10.00", "currency": "THB", "occurred_at": iso(now)}]})
     assert again.json()["duplicates"] == 1
+
+
+def test_demo_shop_has_an_active_automated_plan_with_history(demo):
+    items = demo.call("GET", "/v1/plans?kind=automated&status=active").json()["items"]
+    assert "demo-plan-auto-thanks" in [p["plan_id"] for p in items]
+
+    def figures():
+        perf = demo.call("GET", "/v1/plans/demo-plan-auto-thanks/performance").json()
+        return perf if perf["delivered"] >= 1 else None
+
+    perf = demo.wait_for(figures, timeout=60)
+    assert perf and perf["triggered"] >= perf["delivered"] >= 1, perf
