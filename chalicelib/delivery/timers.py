@@ -3,19 +3,23 @@ that sends every occurrence whose due time has come, through the same channel, r
 consent, frequency-cap, voucher and counter path as one-off plans.
 
 Exactly one message per occurrence, whatever overlaps or crashes:
-1. claim: one conditional UpdateItem (pending and due, or a claim whose lease ran out);
-   a second sweep that read the same item loses the claim and moves on;
-2. re-check when due (API.md's order: blocked, unsubscribed, exited, paused, outside_window,
-   not_in_audience, cooldown, frequency_cap, holdout); quiet hours defer it (back to pending);
-3. reserve the customer's cooldown on the plan's delivery row (conditional), give out the
-   smart voucher once per occurrence, send with the key ``plan#customer#chat#occurrence``;
+1. re-check when due (API.md's order: blocked, unsubscribed, exited, paused, outside_window,
+   not_in_audience, cooldown, frequency_cap, holdout); quiet hours defer it (still pending);
+2. claim the message on the plan's delivery row for the customer: one conditional write
+   (no row; this occurrence's with its lease run out; or another occurrence's older than
+   the cooldown), which is also the cooldown; a second sweep that read the same item loses
+   it and moves on;
+3. give out the smart voucher once per occurrence, send with the key
+   ``plan#customer#chat#occurrence``;
 4. its frequency-cap log entry (keyed by the occurrence), then the finish: the outcome
-   recorded, conditioned on still holding the claim. The occurrences' statuses are the
-   counters (triggered, recipients, delivered, failed, skipped by reason): exact by
-   construction, with no counter write of their own.
-A sweep that dies between 3 and 4 leaves a claim that expires; the next sweep re-sends with
+   recorded, conditioned on the occurrence still pending at the due time read. The
+   occurrences' statuses are the counters (triggered, recipients, delivered, failed,
+   skipped by reason): exact by construction, with no counter write of their own.
+A sweep that dies between 2 and 4 leaves a claim that expires; the next sweep re-sends with
 the same key (the channel recognises it: the inbox item is overwritten, HTTP carries
-Idempotency-Key) and records it. Log entries are keyed, so repeats add nothing.
+Idempotency-Key) and records it. Log entries are keyed, so repeats add nothing. The lease
+(settings ``delivery_lease_seconds``) outlives the sweep function's timeout, so no claim
+expires under a sweep that is still running.
 """
 
 from __future__ import annotations
@@ -126,12 +130,11 @@ class _Plan:
 
 def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], now: datetime,
          lease_ms: int) -> dict[str, int]:
-    """Claim, re-check and send one plan's due occurrences; returns counts by outcome."""
+    """Re-check, claim and send one plan's due occurrences; returns counts by outcome."""
     now_ms = aggregates.to_ms(now)
     counts: dict[str, int] = defaultdict(int)
-    claimed = [i for i in items if occurrences.claim(i, now_ms, lease_ms)]
-    counts["busy"] += len(items) - len(claimed)
-    if not claimed:
+    items = [i for i in items if i.status == "pending"]
+    if not items:
         return counts
     plan = plans.get(seller_id, plan_id)
     if plan is not None and plan.status in ("active", "paused") and rules.has_ended(
@@ -139,34 +142,40 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
         triggers.end(plan, now_ms)
         plan = plans.get(seller_id, plan_id)
     if plan is None:
-        for item in claimed:
-            occurrences.finish(item, "skipped", "cancelled", None, now_ms)
-        counts["skipped"] += len(claimed)
+        for item in items:
+            if occurrences.finish(item, "skipped", "cancelled", None, None, now_ms):
+                counts["skipped"] += 1
         return counts
     ctx = _Plan(plan, now)
-    people = customers.batch_get(seller_id, sorted({i.customer_id for i in claimed}))
-    last = occurrences.last_sent(seller_id, plan_id, [i.customer_id for i in claimed])
+    people = customers.batch_get(seller_id, sorted({i.customer_id for i in items}))
+    rows = occurrences.last_sent(seller_id, plan_id, [i.customer_id for i in items])
     to_send: list[tuple[occurrences.OccurrenceItem, chans.OutMessage, dict]] = []
-    done: list[tuple[occurrences.OccurrenceItem, str, str | None, dict | None]] = []
-    for item in claimed:
+    done: list[tuple[occurrences.OccurrenceItem, str, str | None, dict | None, int | None]] = []
+    for item in items:
         person = people.get(item.customer_id)
-        reason = _reason(ctx, item, person, last)
+        reason = _reason(ctx, item, person, rows)
         if reason is None:
             quiet = quiet_until(now, ctx.shop.quiet_hours, ctx.shop.timezone)
             if quiet is not None:
                 if occurrences.defer(item, aggregates.to_ms(quiet)):
                     counts["deferred"] += 1
                 continue
-            number = occurrences.chunk_number(plan_id, item.key)
-            if not occurrences.take_cooldown(seller_id, plan_id, item.customer_id, item.key,
-                                             number, int(item.sent_at or now_ms),
-                                             now_ms - ctx.cooldown_ms):
-                reason = "cooldown"
-        if reason is not None:
-            done.append((item, "skipped", reason, None))
-            continue
-        message, outcome = _compose(ctx, item, person)
-        to_send.append((item, message, outcome))
+            row = rows.get(item.customer_id)
+            mine = row is not None and row[1] == item.key
+            # A retry after a crash reuses the first claim's time (the inbox item's key).
+            sent_at = row[0] if mine else now_ms
+            if not occurrences.take(seller_id, plan_id, item.customer_id, item.key,
+                                    occurrences.chunk_number(plan_id, item.key), sent_at,
+                                    now_ms + lease_ms, now_ms - ctx.cooldown_ms, now_ms):
+                # Another sweep is sending it, or another of the customer's occurrences was
+                # claimed meanwhile: left pending, the next sweep decides (cooldown or done).
+                counts["busy"] += 1
+                continue
+            rows[item.customer_id] = (sent_at, item.key, now_ms + lease_ms)
+            message, outcome = _compose(ctx, item, person, sent_at)
+            to_send.append((item, message, outcome))
+        else:
+            done.append((item, "skipped", reason, None, None))
     results: dict[str, str | None] = {}
     if to_send:
         adapter = chans.channel_for("chat")
@@ -179,23 +188,24 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
         failure = results.get(message.key, "no_result")
         if failure is not None:
             occurrences.mark_row_failed(seller_id, plan_id, item.customer_id, item.key, failure)
-        done.append((item, "sent" if failure is None else "failed", failure, outcome))
+        done.append((item, "sent" if failure is None else "failed", failure, outcome,
+                     message.sent_at))
         status = delivery_rules.DELIVERED if failure is None else delivery_rules.FAILED
         log_entries.append(deliveries.ChunkItem(
             pk=deliveries.plan_pk(seller_id, plan_id),
             chunk=occurrences.chunk_number(plan_id, item.key), seller_id=seller_id,
             plan_id=plan_id, kind=plan.kind, recipients=[item.customer_id], status="done",
-            sent_at=int(item.sent_at or now_ms), finished_at=now_ms, version=1,
+            sent_at=message.sent_at, finished_at=now_ms, version=1,
             outcomes=[{"customer_id": item.customer_id, "channel": "chat", "status": status,
                        "reason": failure}]))
     # The frequency-cap log before the finishes: keyed by the occurrence, so a sweep that
     # dies after it and before a finish repeats it harmlessly, while one that died after a
     # finish and before it would leave the message out of the cap for good.
     occurrences.batch_put_log(log_entries)
-    for item, status, reason, outcome in done:
-        if occurrences.finish(item, status, reason, outcome, now_ms):
+    for item, status, reason, outcome, sent_at in done:
+        if occurrences.finish(item, status, reason, outcome, sent_at, now_ms):
             counts[_counted_as(status)] += 1
-        # else: our lease ran out and another sweep took it over; it records the outcome
+        # else: another sweep (a retry after our lease) recorded it first
     metrics.outcomes([{"status": s, "channel": "chat"} for s in ("delivered", "failed")
                       for _ in range(counts.get(s, 0))])
     return counts
@@ -206,7 +216,7 @@ def _counted_as(status: str) -> str:
 
 
 def _reason(ctx: _Plan, item: occurrences.OccurrenceItem, person: customers.CustomerItem | None,
-            last: dict[str, tuple[int, str]]) -> str | None:
+            last: dict[str, tuple[int, str, int]]) -> str | None:
     if person is None:
         return "exited"
     agg = aggregates.upgrade(person.agg or aggregates.empty())
@@ -229,8 +239,8 @@ def _reason(ctx: _Plan, item: occurrences.OccurrenceItem, person: customers.Cust
     return rules.first_reason(checks)
 
 
-def _compose(ctx: _Plan, item: occurrences.OccurrenceItem, person: customers.CustomerItem
-             ) -> tuple[chans.OutMessage, dict]:
+def _compose(ctx: _Plan, item: occurrences.OccurrenceItem, person: customers.CustomerItem,
+             sent_at: int) -> tuple[chans.OutMessage, dict]:
     plan, seller_id = ctx.plan, ctx.plan.seller_id
     agg = aggregates.upgrade(person.agg or aggregates.empty())
     product_ids = rules.message_products(item.kind, item.data or {}, agg)
@@ -246,7 +256,6 @@ def _compose(ctx: _Plan, item: occurrences.OccurrenceItem, person: customers.Cus
                                                  (item.data or {}).get("live_id"))
     if button.get("type") == "live" and not button.get("target") and item.data:
         button = {**button, "target": item.data.get("live_id")}
-    sent_at = int(item.sent_at or ctx.now_ms)
     message = chans.OutMessage(key=key, seller_id=seller_id, customer_id=item.customer_id,
                                plan_id=plan.plan_id, channel="chat",
                                message_id=delivery_rules.message_id(key), text=text,

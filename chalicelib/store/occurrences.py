@@ -2,12 +2,13 @@
 the due-time index the timer sweeps, the registry of a seller's automated plans, the
 product-interest index price drops fan out over, and the smart-voucher given-out counts.
 
-An occurrence (key ``seller#plan`` / occurrence key) goes pending -> claimed -> sent |
-failed | skipped. While pending or claimed it carries ``due_shard`` and ``due_at``, the keys
-of the sparse GSI ``by_due``: one Query per shard finds everything due, across sellers.
-Every move is one conditional UpdateItem: a claim is taken only from ``pending`` (due) or
-from a claim whose lease ran out, and a finish lands only for the claim that holds it, so
-two sweeps that overlap, or a sweep that died half way, never act twice on one occurrence.
+An occurrence (key ``seller#plan`` / occurrence key) goes pending -> sent | failed |
+skipped. While pending it carries ``due_shard`` and ``due_at``, the keys of the sparse GSI
+``by_due``: one Query per shard finds everything due, across sellers. A message is claimed
+on the plan's delivery row for the customer (``take``: one conditional write that is also
+the cooldown), and an occurrence is finished by one UpdateItem conditioned on it still
+being pending at the due time read, so two sweeps that overlap, or a sweep that died half
+way, never send one occurrence twice or record it twice.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def chunk_number(plan_id: str, key: str) -> int:
 
 
 class ByDue(GlobalSecondaryIndex):
-    """Sparse: only pending / claimed occurrences carry ``due_shard``."""
+    """Sparse: only pending occurrences carry ``due_shard``."""
 
     class Meta:
         index_name = "by_due"
@@ -64,13 +65,12 @@ class OccurrenceItem(BaseModel):
     plan_id = UnicodeAttribute()
     customer_id = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)              # trigger type
-    status = UnicodeAttribute(default="pending")    # pending | claimed | sent | failed | skipped
+    status = UnicodeAttribute(default="pending")    # pending | sent | failed | skipped
     due_at = NumberAttribute(null=True)             # ms
-    due_shard = UnicodeAttribute(null=True)         # present while pending / claimed
+    due_shard = UnicodeAttribute(null=True)         # present while pending
     data = JSONAttribute(null=True)                 # what the trigger knew: order, cart time, ...
     created_at = NumberAttribute(null=True)
-    lease_until = NumberAttribute(null=True)
-    sent_at = NumberAttribute(null=True)            # the first claim's time: every retry reuses it
+    sent_at = NumberAttribute(null=True)            # the message's time (the first claim's)
     finished_at = NumberAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     outcome = JSONAttribute(null=True)              # {product_ids, voucher}
@@ -96,7 +96,7 @@ def _table() -> str:
 def upsert(seller_id: str, plan_id: str, key: str, customer_id: str, kind: str, due_ms: int,
            data: dict, now_ms: int, extend: bool = False) -> str:
     """Create the occurrence once; with ``extend`` a later due time (a newer cart event)
-    moves a still-pending one. Returns created | extended | kept."""
+    moves a pending one that is not due yet. Returns created | extended | kept."""
     pk = plan_pk(seller_id, plan_id)
     item = OccurrenceItem(pk=pk, key=key, seller_id=seller_id, plan_id=plan_id,
                           customer_id=customer_id, kind=kind, status="pending", due_at=due_ms,
@@ -105,7 +105,9 @@ def upsert(seller_id: str, plan_id: str, key: str, customer_id: str, kind: str, 
         return "created"
     if extend and landed(lambda: item.update(
             actions=[OccurrenceItem.due_at.set(due_ms), OccurrenceItem.data.set(data)],
-            condition=(OccurrenceItem.status == "pending") & (OccurrenceItem.due_at < due_ms))):
+            # Not once it is due: a sweep may be sending it right now.
+            condition=(OccurrenceItem.status == "pending") & (OccurrenceItem.due_at < due_ms)
+            & (OccurrenceItem.due_at > now_ms))):
         return "extended"
     return "kept"
 
@@ -123,38 +125,29 @@ def get(seller_id: str, plan_id: str, key: str) -> OccurrenceItem | None:
     return get_or_none(OccurrenceItem, plan_pk(seller_id, plan_id), key)
 
 
-def claim(item: OccurrenceItem, now_ms: int, lease_ms: int) -> bool:
-    """Take a due occurrence until now + lease: from pending, or from a claim whose lease ran
-    out (its sweep died). The first claim fixes ``sent_at``. One conditional UpdateItem."""
-    until = now_ms + lease_ms
-    ok = landed(lambda: item.update(
-        actions=[OccurrenceItem.status.set("claimed"), OccurrenceItem.lease_until.set(until),
-                 OccurrenceItem.sent_at.set(OccurrenceItem.sent_at | now_ms)],
-        condition=((OccurrenceItem.status == "pending") & (OccurrenceItem.due_at <= now_ms))
-        | ((OccurrenceItem.status == "claimed") & (OccurrenceItem.lease_until < now_ms))))
-    return ok
-
-
-def _ours(item: OccurrenceItem) -> Any:
-    return (OccurrenceItem.status == "claimed") & (OccurrenceItem.lease_until == item.lease_until)
+def _still_due(item: OccurrenceItem) -> Any:
+    """Pending with the due time the sweep read (a newer cart event has not moved it)."""
+    return (OccurrenceItem.status == "pending") & (OccurrenceItem.due_at == item.due_at)
 
 
 def defer(item: OccurrenceItem, until_ms: int) -> bool:
-    """Quiet hours: back to pending, due at the end of the window (only by its claimer)."""
-    return landed(lambda: item.update(
-        actions=[OccurrenceItem.status.set("pending"), OccurrenceItem.due_at.set(until_ms),
-                 OccurrenceItem.lease_until.remove()], condition=_ours(item)))
+    """Quiet hours: still pending, due at the end of the window."""
+    return landed(lambda: item.update(actions=[OccurrenceItem.due_at.set(until_ms)],
+                                      condition=_still_due(item)))
 
 
 def finish(item: OccurrenceItem, status: str, reason: str | None, outcome: dict | None,
-           now_ms: int) -> bool:
-    """Record the outcome and leave the due index, if we still hold the claim."""
+           sent_at: int | None, now_ms: int) -> bool:
+    """Record the outcome and leave the due index; only the first finish of an occurrence
+    lands (it is conditioned on the occurrence still being pending at the time read)."""
     actions = [OccurrenceItem.status.set(status), OccurrenceItem.finished_at.set(now_ms),
-               OccurrenceItem.lease_until.remove(), OccurrenceItem.due_shard.remove()]
+               OccurrenceItem.due_shard.remove()]
     actions.append(OccurrenceItem.reason.set(reason) if reason else OccurrenceItem.reason.remove())
     if outcome is not None:
         actions.append(OccurrenceItem.outcome.set(outcome))
-    return landed(lambda: item.update(actions=actions, condition=_ours(item)))
+    if sent_at is not None:
+        actions.append(OccurrenceItem.sent_at.set(sent_at))
+    return landed(lambda: item.update(actions=actions, condition=_still_due(item)))
 
 
 def page(seller_id: str, plan_id: str, statuses: list[str], limit: int, after: str | None
@@ -193,7 +186,7 @@ def tally(seller_id: str, plan_id: str) -> dict[str, int]:
         for row in page.get("Items", []):
             status = row.get("status", {}).get("S", "pending")
             out["triggered"] += 1
-            if status in ("pending", "claimed"):
+            if status == "pending":
                 continue
             out["recipients"] += 1
             name = named.get(status) or f"skipped_{row.get('reason', {}).get('S', 'other')}"
@@ -205,24 +198,30 @@ def tally(seller_id: str, plan_id: str) -> dict[str, int]:
 
 # ----- cooldown: the plan's delivery row per customer ------------------------------------------
 
-def take_cooldown(seller_id: str, plan_id: str, customer_id: str, key: str, chunk: int,
-                  sent_at: int, cutoff_ms: int) -> bool:
-    """Reserve this customer's message of the plan for occurrence ``key``: the delivery row
-    (plan, customer) names the occurrence last messaged and when. It lands when there is none,
-    when it is this occurrence's (a retry), or when the last one was sent before ``cutoff``
-    (the cooldown has passed). One conditional write; False = cooldown."""
+def take(seller_id: str, plan_id: str, customer_id: str, key: str, chunk: int,
+         sent_at: int, lease_until: int, cutoff_ms: int, now_ms: int) -> bool:
+    """Claim the customer's message of the plan for occurrence ``key`` until ``lease_until``:
+    the plan's delivery row (plan, customer) names the occurrence being (or last) messaged,
+    when, and the claim's lease. One conditional write lands when there is no row, when it
+    names this occurrence and its lease ran out (a sweep died: retry), or when it names
+    another occurrence sent before ``cutoff`` (the cooldown has passed). So two sweeps never
+    send one occurrence at once, and a customer gets one message per cooldown. The same row
+    is what engagement and attribution read (its ``chunk`` is the occurrence's part)."""
     ddb = client("dynamodb")
     try:
         ddb.update_item(
-        TableName=DeliveryRow.Meta.table_name,
-        Key={"pk": {"S": plan_pk(seller_id, plan_id)}, "customer_id": {"S": customer_id}},
-        UpdateExpression="SET occurrence = :k, sent_at = :t, chunk = :c, channel = :ch, "
-                         "#s = :st REMOVE reason",
-        ConditionExpression="attribute_not_exists(pk) OR occurrence = :k OR sent_at <= :cut",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":k": {"S": key}, ":t": {"N": str(sent_at)},
-                                   ":c": {"N": str(chunk)}, ":ch": {"S": "chat"},
-                                   ":st": {"S": "delivered"}, ":cut": {"N": str(cutoff_ms)}})
+            TableName=DeliveryRow.Meta.table_name,
+            Key={"pk": {"S": plan_pk(seller_id, plan_id)}, "customer_id": {"S": customer_id}},
+            UpdateExpression="SET occurrence = :k, sent_at = :t, chunk = :c, channel = :ch, "
+                             "#s = :st, lease_until = :l REMOVE reason",
+            ConditionExpression="attribute_not_exists(pk) "
+                                "OR (occurrence = :k AND lease_until < :now) "
+                                "OR (occurrence <> :k AND sent_at <= :cut)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":k": {"S": key}, ":t": {"N": str(sent_at)}, ":c": {"N": str(chunk)},
+                ":ch": {"S": "chat"}, ":st": {"S": "delivered"}, ":l": {"N": str(lease_until)},
+                ":now": {"N": str(now_ms)}, ":cut": {"N": str(cutoff_ms)}})
         return True
     except ddb.exceptions.ConditionalCheckFailedException:
         return False
@@ -242,11 +241,12 @@ def mark_row_failed(seller_id: str, plan_id: str, customer_id: str, key: str, re
         pass
 
 
-def last_sent(seller_id: str, plan_id: str, customer_ids: list[str]) -> dict[str, tuple[int, str]]:
-    """customer -> (sent_at, occurrence) of the plan's latest reserved message to them."""
+def last_sent(seller_id: str, plan_id: str, customer_ids: list[str]
+              ) -> dict[str, tuple[int, str, int]]:
+    """customer -> (sent_at, occurrence, lease_until) of the plan's latest claimed message."""
     keys = [{"pk": {"S": plan_pk(seller_id, plan_id)}, "customer_id": {"S": c}}
             for c in dict.fromkeys(customer_ids)]
-    out: dict[str, tuple[int, str]] = {}
+    out: dict[str, tuple[int, str, int]] = {}
     ddb = client("dynamodb")
     table = DeliveryRow.Meta.table_name
     for start in range(0, len(keys), BATCH_GET):
@@ -255,7 +255,8 @@ def last_sent(seller_id: str, plan_id: str, customer_ids: list[str]) -> dict[str
             got = ddb.batch_get_item(RequestItems=request)
             for row in got.get("Responses", {}).get(table, []):
                 if "occurrence" in row and "sent_at" in row:
-                    out[row["customer_id"]["S"]] = (int(row["sent_at"]["N"]), row["occurrence"]["S"])
+                    out[row["customer_id"]["S"]] = (int(row["sent_at"]["N"]), row["occurrence"]["S"],
+                                                    int(row.get("lease_until", {"N": "0"})["N"]))
             request = got.get("UnprocessedKeys") or None
     return out
 

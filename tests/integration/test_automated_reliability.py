@@ -97,7 +97,8 @@ def test_two_sweeps_at_once_send_each_occurrence_once(api, app, channel_log, ato
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_sweep_crashing_half_way_loses_nothing_and_sends_nothing_twice(api, app, monkeypatch,
                                                                          channel_log, seed):
-    """Crashes before or after the claim, the cooldown write, the channel call and the finish;
+    """Crashes before or after the claim (the delivery row), the channel call, the cap log and
+    the finish;
     later sweeps (after the lease) finish the job. A key may be re-sent only when an attempt
     crashed after the channel took it and before the finish (the channel's idempotency key
     covers that: the inbox holds one message)."""
@@ -126,7 +127,7 @@ def test_a_sweep_crashing_half_way_loses_nothing_and_sends_nothing_twice(api, ap
 
         monkeypatch.setattr(owner, name, wrapped)
 
-    for owner, name in ((occurrences, "claim"), (occurrences, "take_cooldown"),
+    for owner, name in ((occurrences, "take"), (occurrences, "batch_put_log"),
                         (occurrences, "finish"), (channels.LocalChat, "send")):
         flaky(owner, name)
     at = now()
