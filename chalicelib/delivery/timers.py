@@ -24,6 +24,7 @@ expires under a sweep that is still running.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -48,15 +49,22 @@ from chalicelib.store import vouchers as voucher_store
 
 logger = get_logger("delivery.timers")
 PAGE = 200
+BUDGET_S = 20.0    # deployed functions time out after 30 s (.chalice/config.json)
 
 
-def sweep(now: datetime, lease_ms: int | None = None, limit: int = PAGE) -> dict[str, int]:
-    """One pass over every shard of the due index; returns counts by outcome."""
+def sweep(now: datetime, lease_ms: int | None = None, limit: int = PAGE,
+          budget_s: float = BUDGET_S) -> dict[str, int]:
+    """One pass over every shard of the due index; returns counts by outcome. No new page is
+    started after ``budget_s`` (the rest waits for the next sweep, well before the function's
+    timeout and the claims' lease). Shards run one after another: on moto (one process, one
+    GIL) threads per shard measured slower (bench_automated: 11 against about 25 messages/s)."""
     now_ms = aggregates.to_ms(now)
     lease = lease_ms if lease_ms is not None else settings().delivery_lease_seconds * 1000
-    summary: dict[str, int] = defaultdict(int)
-    for shard in range(occurrences.DUE_SHARDS):
-        while True:
+    stop_at = time.monotonic() + budget_s
+
+    def one_shard(shard: int) -> dict[str, int]:
+        summary: dict[str, int] = defaultdict(int)
+        while time.monotonic() < stop_at:
             items = occurrences.due(shard, now_ms, limit)
             if not items:
                 break
@@ -70,9 +78,15 @@ def sweep(now: datetime, lease_ms: int | None = None, limit: int = PAGE) -> dict
                     acted += n if outcome != "busy" else 0
             if len(items) < limit or not acted:
                 break
-    if summary:
-        log(logger, "due sweep", **dict(summary))
-    return dict(summary)
+        return summary
+
+    total: dict[str, int] = defaultdict(int)
+    for shard in range(occurrences.DUE_SHARDS):
+        for outcome, n in one_shard(shard).items():
+            total[outcome] += n
+    if total:
+        log(logger, "due sweep", **dict(total))
+    return dict(total)
 
 
 class _Plan:
