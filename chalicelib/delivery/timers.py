@@ -311,13 +311,16 @@ def _smart_pick(ctx: _Plan, item: occurrences.OccurrenceItem, person: customers.
         items = [v for v in found if v is not None]
     else:
         items = _all_vouchers(seller_id)
-    given = occurrences.voucher_given(seller_id, [v.voucher_id for v in items])
+    given = occurrences.voucher_given(seller_id, [v.voucher_id for v in items], item.key)
+    held = [v for v in items if given[v.voucher_id][1]]
+    if held:        # a retry after a crash: the voucher its first attempt was given
+        return held[0]
     basket = sum((Decimal(str(products[p].price)) for p in product_ids if p in products),
                  Decimal(0))
     facts = {v.voucher_id: {"voucher_id": v.voucher_id, "kind": v.kind, "discount": v.discount,
                             "min_spend": v.min_spend, "valid_from": v.valid_from,
                             "valid_until": v.valid_until, "quantity": v.quantity,
-                            "given": given.get(v.voucher_id, 0), "segment_id": v.segment_id}
+                            "given": given[v.voucher_id][0], "segment_id": v.segment_id}
              for v in items}
     by_id = {v.voucher_id: v for v in items}
     candidates = [f for f in facts.values() if rules.usable_now(

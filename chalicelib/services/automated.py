@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib.delivery import triggers
 from chalicelib.domain import automated as rules
 from chalicelib.domain.aggregates import iso, to_ms
 from chalicelib.domain.errors import Invalid
@@ -94,11 +93,6 @@ def status_now(item: repo.PlanItem, now_ms: int) -> str:
             (item.extra or {}).get("window"), now_ms):
         return "ended"
     return item.status
-
-
-def end_if_over(item: repo.PlanItem, now_ms: int) -> None:
-    if status_now(item, now_ms) == "ended" and item.status != "ended":
-        triggers.end(item, now_ms)
 
 
 def view_fields(item: repo.PlanItem) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.store.aws import client
-from chalicelib.store.base import BaseModel, get_or_none, landed, meta
+from chalicelib.store.base import BaseModel, landed, meta
 from chalicelib.store.deliveries import BATCH_GET, DeliveryRow, batch_put, plan_pk
 
 DUE_SHARDS = 4            # spreads the due index's writes; the sweep queries each shard
@@ -119,10 +119,6 @@ def due(shard: int, now_ms: int, limit: int) -> list[OccurrenceItem]:
     may lack (seen with moto's threaded server)."""
     return list(islice(OccurrenceItem.by_due.query(
         f"due#{shard}", OccurrenceItem.due_at <= now_ms, page_size=limit), limit))
-
-
-def get(seller_id: str, plan_id: str, key: str) -> OccurrenceItem | None:
-    return get_or_none(OccurrenceItem, plan_pk(seller_id, plan_id), key)
 
 
 def _still_due(item: OccurrenceItem) -> Any:
@@ -332,25 +328,25 @@ def take_voucher(seller_id: str, voucher_id: str, key: str, quantity: int | None
         values[":q"] = {"N": str(quantity)}
     try:
         ddb.update_item(TableName=_table(), Key=keyed,
-                        UpdateExpression="ADD given :one, keys_given :k "
-                                         "SET seller_id = :s, plan_id = :s",
-                        ConditionExpression=condition,
-                        ExpressionAttributeValues={**values, ":s": {"S": seller_id}})
+                        UpdateExpression="ADD given :one, keys_given :k",
+                        ConditionExpression=condition, ExpressionAttributeValues=values)
         return True
     except ddb.exceptions.ConditionalCheckFailedException:
         got = ddb.get_item(TableName=_table(), Key=keyed, ConsistentRead=True).get("Item", {})
         return key in set(got.get("keys_given", {}).get("SS", []))
 
 
-def voucher_given(seller_id: str, voucher_ids: list[str]) -> dict[str, int]:
-    """voucher -> how many were given out in automated messages."""
+def voucher_given(seller_id: str, voucher_ids: list[str], key: str
+                  ) -> dict[str, tuple[int, bool]]:
+    """voucher -> (how many were given out in automated messages, whether occurrence ``key``
+    holds one of them: a retry keeps the voucher its first attempt took)."""
     ddb = client("dynamodb")
-    out = dict.fromkeys(voucher_ids, 0)
+    out = dict.fromkeys(voucher_ids, (0, False))
     for vid in voucher_ids:
         got = ddb.get_item(TableName=_table(), ConsistentRead=True,
                            Key={"pk": {"S": f"{seller_id}#voucher"}, "key": {"S": vid}}).get("Item")
         if got and "given" in got:
-            out[vid] = int(got["given"]["N"])
+            out[vid] = (int(got["given"]["N"]), key in got.get("keys_given", {}).get("SS", []))
     return out
 
 

@@ -181,3 +181,38 @@ def test_pause_then_resume_neither_resends_nor_sends_what_fell_due_while_paused(
     assert len(inbox(api, "a", pid)) == 1
     assert sum(n for k, n in channel_log.items() if k.startswith(pid)) == 1
     assert performance(api, pid)["triggered"] == 2
+
+
+def test_a_retry_after_a_crash_keeps_the_smart_voucher_its_first_attempt_took(api, app,
+                                                                              monkeypatch):
+    from chalicelib.delivery import timers
+    from chalicelib.store import occurrences
+    from tests.integration.delivery_support import add_product
+
+    add_product(api, "p1", "Rice")    # 129.90: a 150 min_spend is a nudge
+    ids = {}
+    for name, min_spend in (("nudge", "150"), ("usable", "100")):
+        r = api.post("/v1/vouchers", {"name": name, "kind": "regular", "quantity": 1,
+                                      "discount": {"type": "amount", "value": "10"},
+                                      "min_spend": min_spend})
+        ids[name] = r.json["voucher_id"]
+    customer(api, "c1")
+    p = plan(api, {"type": "thank_you"}, voucher={"mode": "smart"})
+    events(api, ev("order_paid", "c1", "o1", MIN, order_id="o1", amount="1", currency="THB",
+                   product_ids=["p1"]))
+    run_pipeline(app)
+    real = occurrences.finish
+
+    def crash(*args, **kwargs):
+        raise Crash("finish")
+
+    monkeypatch.setattr(occurrences, "finish", crash)
+    at = now()
+    with pytest.raises(Crash):
+        timers.sweep(at, lease_ms=1000)
+    monkeypatch.setattr(occurrences, "finish", real)
+    timers.sweep(at + timedelta(seconds=2), lease_ms=1000)
+    [message] = inbox(api, "c1", p["plan_id"])
+    assert message["voucher"]["voucher_id"] == ids["nudge"] and message["voucher"]["smart"]
+    given = occurrences.voucher_given(api.seller_id, list(ids.values()), "x")
+    assert {v: n for v, (n, _) in given.items()} == {ids["nudge"]: 1, ids["usable"]: 0}
