@@ -301,3 +301,23 @@ def test_smart_voucher_is_picked_per_message_and_counted_from_vouchers_given_out
     # 150 is a nudge above 129.90 (≤ 1.5 ×) but only one is left: the other gets the best usable.
     assert sorted(v for v, _ in got) == sorted([vouchers["nudge"], vouchers["usable"]])
     assert all(inbox(api, c, p["plan_id"])[0]["voucher"]["smart"] is True for c in ("c1", "c2"))
+
+
+def test_reads_clicks_and_attributed_orders_count_per_message(api, app):
+    add_product(api, "p1")
+    customer(api, "c1")
+    p = plan(api, {"type": "abandoned_cart", "delay_minutes": 0})
+    pid = p["plan_id"]
+    events(api, ev("cart_added", "c1", "e1", 2 * MIN, product_id="p1"))
+    sweep(app, now())
+    assert len(inbox(api, "c1", pid)) == 1
+    events(api, ev("message_read", "c1", "r1", plan_id=pid),
+           ev("message_clicked", "c1", "k1", plan_id=pid),
+           ev("message_read", "c1", "r2", plan_id=pid))           # a second read: still one
+    sweep(app, now())
+    events(api, ev("order_paid", "c1", "o1", order_id="o1", amount="129.90", currency="THB",
+                   product_ids=["p1"]))
+    sweep(app, now())
+    perf = performance(api, pid)
+    assert (perf["delivered"], perf["read"], perf["clicked"], perf["orders"], perf["gmv"]) == \
+        (1, 1, 1, 1, "129.90")
