@@ -72,6 +72,14 @@ def sweep_stuck_plans(event):
     return sweeper.sweep(now())
 
 
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_due_messages(event):
+    """Automated plans: send every occurrence whose due time has come (docs/automated-plans.md)."""
+    from chalicelib.delivery import timers
+
+    return timers.sweep(now())
+
+
 @app.on_sqs_message(queue=settings().queue_name("dispatch"), batch_size=1)
 def on_dispatch(event):
     """A plan's send time came (send now, or its schedule fired): snapshot -> chunks."""

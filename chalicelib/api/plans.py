@@ -27,7 +27,8 @@ class PlanListQuery(ListQuery):
 class TemplateQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     kind: Kind | None = None
-    goal: Literal["drive_sales", "bring_back", "build_loyalty"] | None = None
+    goal: Literal["drive_sales", "bring_back", "build_loyalty", "abandoned_cart",
+                  "incomplete_payment", "price_drop", "live_reminder", "thank_you"] | None = None
     locale: str | None = None
 
 

@@ -54,6 +54,7 @@ class PaymentStarted(_CustomerEvent):
     type: Literal["payment_started"]
     order_id: Id
     amount: Money
+    product_ids: list[Id] = Field(default_factory=list, max_length=MAX_LIST_IDS)
 
 
 class ProductEvent(_CustomerEvent):

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from chalicelib.domain.automated import Window
 from chalicelib.domain.errors import Conflict, Invalid
 from chalicelib.domain.ids import Id
 from chalicelib.domain.shop_settings import LOCALE_PATTERN, QuietHours, quiet_until
@@ -116,11 +117,15 @@ class VoucherChoice(BaseModel):
     model_config = ConfigDict(extra="ignore")
     mode: Literal["chosen", "smart"]
     voucher_id: Id | None = None
+    voucher_ids: list[Id] | None = Field(default=None, max_length=50,
+                                         description="smart: the candidates (default: all)")
 
     @model_validator(mode="after")
     def _id_when_chosen(self) -> VoucherChoice:
         if self.mode == "chosen" and not self.voucher_id:
             raise ValueError("a chosen voucher needs voucher_id")
+        if self.mode == "chosen" and self.voucher_ids is not None:
+            raise ValueError("voucher_ids are for a smart voucher")
         if self.mode == "smart" and self.voucher_id:
             raise ValueError("a smart voucher is picked per customer; leave voucher_id out")
         return self
@@ -157,6 +162,9 @@ class PlanCreate(BaseModel):
         default=None, description="null = now; any UTC offset; without one, the shop's time zone")
     trigger: dict[str, Any] | None = None
     orders: list[dict[str, Any]] | None = None
+    window: Window | None = None                                       # automated
+    cooldown_hours: int | None = Field(default=None, ge=0, le=720)     # automated, default 24
+    holdout_percent: int | None = Field(default=None, ge=0, le=50)
     action: Literal["draft", "send"] = "draft"
 
 
@@ -172,6 +180,9 @@ class PlanPatch(BaseModel):
     button: Button | None = None
     send_at: Moment | None = None
     trigger: dict[str, Any] | None = None
+    window: Window | None = None
+    cooldown_hours: int | None = Field(default=None, ge=0, le=720)
+    holdout_percent: int | None = Field(default=None, ge=0, le=50)
 
     @model_validator(mode="after")
     def _not_null(self) -> PlanPatch:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from chalicelib.domain.automated_templates import AUTOMATED_TEMPLATES
 from chalicelib.domain.errors import Invalid
 
 LOCALES = ("en", "th", "vi", "id", "ms", "zh")
@@ -88,6 +89,7 @@ TEMPLATES: list[dict[str, Any]] = [
        ms="Terima kasih kerana membeli-belah di {shop}, {name}! Sebagai penghargaan, ini {voucher} untuk pesanan seterusnya.",
        zh="{name}，感谢你在{shop}购物！送你{voucher}，下次下单可用。"),
 ]
+TEMPLATES += AUTOMATED_TEMPLATES   # one per trigger (domain/automated_templates.py)
 BY_ID: dict[str, dict[str, Any]] = {t["template_id"]: t for t in TEMPLATES}
 
 

@@ -137,5 +137,8 @@ def load(now: datetime | None = None) -> dict[str, int]:
     from chalicelib.local import demo_delivery
 
     delivered = demo_delivery.load(SELLER, now)   # one sent plan with performance
+    from chalicelib.local import demo_automated
+
+    delivered.update(demo_automated.load(SELLER, now))   # one active automated plan
     return {"customers_created": created, "events_accepted": totals["accepted"],
             "events_duplicate": totals["duplicates"], **tagged, **delivered}

@@ -108,4 +108,9 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
     emulator = SchedulerEmulator(stop)
     emulator.start()
     stack.threads.append(emulator)
+    from chalicelib.local.timers import DueSweeper
+
+    sweeper = DueSweeper(stop)
+    sweeper.start()
+    stack.threads.append(sweeper)
     return stack

@@ -8,7 +8,8 @@ from typing import Any
 from chalicelib.domain import delivery as rules
 from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import Invalid, NotFound
-from chalicelib.store import customers, deliveries, inbox, plan_stats, plans
+from chalicelib.services import automated
+from chalicelib.store import customers, deliveries, inbox, occurrences, plan_stats, plans
 
 COUNTERS = ("delivered", "failed", "read", "clicked", "replied", "unsubscribed", "orders",
             "vouchers_claimed", "vouchers_redeemed")
@@ -31,9 +32,13 @@ def _cursor_key(cursor: dict | None, name: str) -> str | None:
 
 def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
     """GET /v1/plans/{id}/performance: the sum of the plan's stats parts."""
-    _plan(seller_id, plan_id)
+    plan = _plan(seller_id, plan_id)
     totals = {name: 0 for name in COUNTERS}
+    if plan.kind == "automated":   # every counter counts messages, one per occurrence
+        totals.update(triggered=0, recipients=0)
     skipped = {reason: 0 for reason in rules.SKIP_REASONS}
+    if plan.kind == "automated":
+        skipped.update({reason: 0 for reason in automated.SKIP_REASONS})
     gmv, cost, recipients = Decimal(0), Decimal(0), 0
     for part in plan_stats.all_parts(seller_id, plan_id):
         if part["part"] == plan_stats.DISPATCH:
@@ -46,14 +51,25 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
                 skipped[reason] = skipped.get(reason, 0) + int(value)
         gmv += Decimal(part.get("gmv", 0))
         cost += Decimal(part.get("cost", 0))
+    if plan.kind == "automated":   # message counters: the occurrences' own statuses
+        for name, value in occurrences.tally(seller_id, plan_id).items():
+            if name.startswith("skipped_"):
+                skipped[name.removeprefix("skipped_")] = value
+            else:
+                totals[name] = value
+    recipients = totals.pop("recipients", recipients)
     return {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
             "gmv": f"{gmv:.2f}", "cost": f"{cost:.2f}", "by_variant": {}}
 
 
 def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int,
                     cursor: dict | None) -> tuple[list[dict], dict | None]:
-    """GET /v1/plans/{id}/deliveries: one row per recipient of the snapshot."""
-    _plan(seller_id, plan_id)
+    """GET /v1/plans/{id}/deliveries: one row per recipient of the snapshot (automated
+    plans: one per message)."""
+    if _plan(seller_id, plan_id).kind == "automated":
+        items, after = automated.deliveries_page(seller_id, plan_id, status, limit,
+                                                 _cursor_key(cursor, "a"))
+        return items, ({"a": after} if after else None)
     rows, after = deliveries.rows_page(seller_id, plan_id, status, limit, _cursor_key(cursor, "a"))
     items = []
     for row in rows:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from chalicelib.domain.plans import PlanCreate, PlanPatch
 from chalicelib.domain.shop_settings import ShopSettings
 from chalicelib.domain.versions import check_version
 from chalicelib.logs import get_logger, log
-from chalicelib.services import plan_checks, tags
+from chalicelib.services import automated, plan_checks, tags
 from chalicelib.store import customers, plan_history
 from chalicelib.store import imports as rate_slots  # the rolling-hour slots
 from chalicelib.store import plans as repo
@@ -26,7 +27,7 @@ from chalicelib.store import shop_settings as shop_settings_store
 from chalicelib.store.versioning import retry_on_conflict
 
 logger = get_logger("plans")
-SUPPORTED_KINDS = ("one_off",)
+SUPPORTED_KINDS = ("one_off", "automated")
 # Refused test sends are kept in the history this long (the sent ones for good), so a client
 # hammering a refusal cannot grow a plan's history without bound.
 REFUSED_KEPT_S = 90 * 86400
@@ -44,7 +45,8 @@ def view(item: repo.PlanItem) -> dict[str, Any]:
     """The plan as the API returns it (times ISO UTC)."""
     extra = item.extra or {}
     return {
-        "plan_id": item.plan_id, "name": item.name, "kind": item.kind, "status": item.status,
+        "plan_id": item.plan_id, "name": item.name, "kind": item.kind,
+        "status": automated.status_now(item, int(time.time() * 1000)),
         "audience": item.audience, "channels": list(item.channels or []),
         "content": item.content, "voucher": item.voucher,
         "product_ids": list(item.product_ids or []), "button": item.button,
@@ -53,6 +55,7 @@ def view(item: repo.PlanItem) -> dict[str, Any]:
         "created_at": iso(item.created_at), "updated_at": iso(item.updated_at),
         "dispatched_at": iso(item.dispatched_at), "finished_at": iso(item.finished_at),
         "cancelled_at": iso(item.cancelled_at), "created_by": item.created_by,
+        **automated.view_fields(item),
     }
 
 
@@ -93,7 +96,8 @@ def _refused(seller_id: str, plan_id: str, action: str) -> None:
 def _supported(kind: str) -> None:
     if kind not in SUPPORTED_KINDS:
         raise Invalid(f"{kind} plans are not supported yet",
-                      [{"path": "kind", "message": "only one_off plans can be created for now"}])
+                      [{"path": "kind", "message": "only one_off and automated plans can be "
+                                                   "created for now"}])
 
 
 def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[str, Any]:
@@ -110,6 +114,9 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
         send_at=to_ms(send_at) if send_at else None, trigger=body.trigger,
         extra={"orders": body.orders} if body.orders is not None else None, warnings=[],
         created_at=now_ms, updated_at=now_ms, created_by=actor)
+    if body.kind == "automated":
+        item.extra = automated.stored_fields(body, body.model_fields_set, cfg.timezone, item.extra)
+        return _create_automated(item, body.action, cfg, now)
     if body.action == "draft":
         plan_checks.validate(seller_id, _form(item), cfg, now, sending=False)
         repo.create(item)
@@ -119,6 +126,28 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
     plan_checks.validate(seller_id, _form(item), cfg, when or now, sending=True)
     repo.create(item)   # a draft first: if handing over fails, the seller still has the form
     return _start(item, status, when, warnings, now)
+
+
+def _automated_form(item: repo.PlanItem) -> dict[str, Any]:
+    return {**_form(item), "window": (item.extra or {}).get("window")}
+
+
+def _create_automated(item: repo.PlanItem, action: str, cfg: ShopSettings, now: datetime
+                      ) -> dict[str, Any]:
+    automated.with_defaults(item)
+    plan_checks.validate(item.seller_id, _form(item), cfg, now, sending=False)
+    automated.check(item.seller_id, _automated_form(item), now, sending=action == "send")
+    repo.create(item)
+    if action == "draft":
+        return view(item)
+    return _start_automated(item, cfg, now)
+
+
+def _start_automated(item: repo.PlanItem, cfg: ShopSettings, now: datetime) -> dict[str, Any]:
+    moved = automated.start(item, now)
+    if moved is None:
+        _refused(item.seller_id, item.plan_id, "send")
+    return view(moved)
 
 
 def _start(item: repo.PlanItem, status: str, when: datetime | None, warnings: list[str],
@@ -158,6 +187,10 @@ def send(seller_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
     rules.check_action(item.kind, item.status, "send")
     _supported(item.kind)
     cfg = _settings(seller_id)
+    if item.kind == "automated":
+        plan_checks.validate(seller_id, _form(item), cfg, now, sending=False)
+        automated.check(seller_id, _automated_form(item), now, sending=True)
+        return _start_automated(item, cfg, now)
     kept = datetime.fromtimestamp(item.send_at / 1000, UTC) if item.send_at is not None else None
     status, when, warnings = rules.send_timing(kept, now, cfg.timezone, cfg.quiet_hours)
     plan_checks.validate(seller_id, _form(item), cfg, when or now, sending=True)
@@ -174,6 +207,8 @@ def cancel(seller_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
     if moved is None:
         _refused(seller_id, plan_id, "cancel")
     scheduling.unschedule(seller_id, plan_id)
+    if item.kind == "automated":
+        automated.stopped(seller_id, plan_id)
     log(logger, "plan cancelled", seller_id=seller_id, plan_id=plan_id, was=item.status)
     return view(moved)
 
@@ -218,13 +253,18 @@ def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int |
         item = _get(seller_id, plan_id)
         rules.check_action(item.kind, item.status, "edit")
         check_version(expected_version, item.version)
-        for name in given:
+        if item.kind == "automated":
+            item.extra = automated.stored_fields(body, given, cfg.timezone, item.extra)
+        for name in given - set(automated.OWN_FIELDS):
             if name == "send_at":
                 send_at = rules.to_utc(body.send_at, cfg.timezone)
                 item.send_at = to_ms(send_at) if send_at else None
             else:
                 setattr(item, name, _plain(getattr(body, name)))
         item.updated_at = to_ms(now)
+        if item.kind == "automated":
+            automated.with_defaults(item)
+            automated.check(seller_id, _automated_form(item), now, sending=False)
         plan_checks.validate(seller_id, _form(item), cfg, now, sending=False)
         repo.save(item)
         return item

@@ -182,6 +182,17 @@ def _writes_in_a_new_shop(walk: Walk) -> None:
         "send_at": _iso(now + timedelta(days=2)), "action": "send"}, expect=201)
     walk("POST", "/v1/plans/{plan_id}/cancel", path={"plan_id": later["plan_id"]}, expect=200)
     walk("DELETE", "/v1/plans/{plan_id}", path={"plan_id": later["plan_id"]}, expect=204)
+    auto = walk("POST", "/v1/plans", body={
+        "name": "Walk automated", "kind": "automated", "trigger": {"type": "abandoned_cart"},
+        "content": {"template_id": "cart_recovery"}, "voucher": {"mode": "smart"},
+        "window": {"end": _iso(now + timedelta(days=30))}, "action": "send"}, expect=201)
+    walk("POST", "/v1/plans/{plan_id}/pause", path={"plan_id": auto["plan_id"]}, expect=200)
+    walk("POST", "/v1/plans/{plan_id}/resume", path={"plan_id": auto["plan_id"]}, expect=200)
+    walk("GET", "/v1/plans/{plan_id}/performance", path={"plan_id": auto["plan_id"]},
+         expect=200)
+    walk("GET", "/v1/plans/{plan_id}/deliveries", path={"plan_id": auto["plan_id"]},
+         expect=200)
+    walk("POST", "/v1/plans/{plan_id}/cancel", path={"plan_id": auto["plan_id"]}, expect=200)
     walk("DELETE", "/v1/segments/{segment_id}", path={"segment_id": segment["segment_id"]},
          expect=204)
     rules = walk("GET", "/v1/tag-rules", expect=200)["items"]

@@ -84,7 +84,7 @@ def _paths(response) -> list[str]:
     ({"button": {"type": "cart"}}, "button.type"),
     ({"button": {"type": "homepage"}}, "button.type"),
     ({"channels": ["sms"]}, "channels"),
-    ({"kind": "automated"}, "kind"),
+    ({"kind": "automated", "trigger": {"type": "nope"}}, "trigger"),
     ({"kind": "order_notice"}, "kind"),
     ({"send_at": "2026-13-01T00:00:00Z"}, "send_at"),
     ({"action": "launch"}, "action"),
@@ -220,7 +220,10 @@ def test_another_sellers_plan_is_not_found(api, shop):
 
 def test_templates_catalogue_filters_and_validates(api):
     all_items = api.as_role("viewer").get("/v1/templates").json["items"]
-    assert {t["goal"] for t in all_items} == {"drive_sales", "bring_back", "build_loyalty"}
+    assert {t["goal"] for t in all_items if t["kind"] == "one_off"} == {
+        "drive_sales", "bring_back", "build_loyalty"}
+    assert {t["goal"] for t in all_items if t["kind"] == "automated"} == {
+        "abandoned_cart", "incomplete_payment", "price_drop", "live_reminder", "thank_you"}
     assert all(set(t["text"]) >= {"en", "th", "vi", "id", "ms", "zh"} for t in all_items)
     sales_vi = api.get("/v1/templates?goal=drive_sales&locale=vi").json["items"]
     assert sales_vi and all(t["goal"] == "drive_sales" and list(t["text"]) == ["vi"]

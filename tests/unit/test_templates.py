@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.domain.automated import FIRES_ON
 from chalicelib.domain.errors import Invalid
 from chalicelib.domain.templates import (
     BY_ID,
@@ -27,7 +28,10 @@ def test_every_one_off_goal_has_several_templates():
 @pytest.mark.parametrize("template", TEMPLATES, ids=[t["template_id"] for t in TEMPLATES])
 def test_every_template_speaks_every_locale_with_known_placeholders(template):
     assert set(template["text"]) == set(LOCALES)
-    assert template["kind"] == "one_off" and template["goal"] in GOALS
+    if template["kind"] == "automated":    # one per trigger: the goal is the trigger type
+        assert template["goal"] in FIRES_ON
+    else:
+        assert template["kind"] == "one_off" and template["goal"] in GOALS
     english = set(PLACEHOLDER.findall(template["text"]["en"]))
     assert english <= KNOWN and "name" in english
     for locale, text in template["text"].items():
@@ -82,7 +86,10 @@ def test_listing_filters_by_goal_and_narrows_to_a_locale():
     assert {t["goal"] for t in loyalty} == {"build_loyalty"}
     thai = listing(locale="th")
     assert len(thai) == len(TEMPLATES) and all(list(t["text"]) == ["th"] for t in thai)
-    assert listing(kind="automated") == []
+    automated = listing(kind="automated")   # one per trigger, every locale
+    assert sorted(t["goal"] for t in automated) == sorted(
+        ["abandoned_cart", "incomplete_payment", "price_drop", "live_reminder", "thank_you"])
+    assert all(set(t["text"]) == set(LOCALES) for t in automated)
     # listing never hands out the catalogue's own dicts
     thai[0]["text"]["th"] = "changed"
     assert TEMPLATES[0]["text"]["th"] != "changed"

@@ -27,6 +27,7 @@ class PlanPerformance(ResponseModel):
     gmv: Amount
     cost: Amount
     by_variant: dict[str, Any]
+    triggered: int = omitted(description="automated plans: occurrences created")
 
 
 class Delivery(ResponseModel):
@@ -37,6 +38,7 @@ class Delivery(ResponseModel):
     reason: str = omitted(description="why it was skipped or failed")
     sent_at: Time = omitted()
     variant: str = omitted()
+    occurrence: str = omitted(description="automated plans: one item per message")
 
 
 DeliveryPage = page_of(Delivery)

@@ -29,6 +29,7 @@ class PlanContent(ResponseModel):
 class PlanVoucher(ResponseModel):
     mode: Literal["chosen", "smart"]
     voucher_id: str = omitted(description="with mode chosen")
+    voucher_ids: list[str] | None = omitted(description="smart: the candidates (default: all)")
 
 
 class MessageButton(ResponseModel):
@@ -40,6 +41,12 @@ class MessageVoucher(ResponseModel):
     """The voucher a message carries (a private one with the code issued to that recipient)."""
     voucher_id: str
     code: str = omitted()
+    smart: bool = omitted(description="picked by the smart voucher (automated plans)")
+
+
+class PlanWindow(ResponseModel):
+    start: Time | None
+    end: Time | None
 
 
 class Plan(ResponseModel):
@@ -65,6 +72,9 @@ class Plan(ResponseModel):
     finished_at: Time | None
     cancelled_at: Time | None
     created_by: str | None
+    window: PlanWindow | None = omitted(description="automated plans")
+    cooldown_hours: int = omitted(description="automated plans")
+    holdout_percent: int = omitted()
 
 
 PlanPage = page_of(Plan)

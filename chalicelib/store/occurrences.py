@@ -1,0 +1,356 @@
+"""Automated-plan state: occurrences (one message at most each, kept durably until due),
+the due-time index the timer sweeps, the registry of a seller's automated plans, the
+product-interest index price drops fan out over, and the smart-voucher given-out counts.
+
+An occurrence (key ``seller#plan`` / occurrence key) goes pending -> sent | failed |
+skipped. While pending it carries ``due_shard`` and ``due_at``, the keys of the sparse GSI
+``by_due``: one Query per shard finds everything due, across sellers. A message is claimed
+on the plan's delivery row for the customer (``take``: one conditional write that is also
+the cooldown), and an occurrence is finished by one UpdateItem conditioned on it still
+being pending at the due time read, so two sweeps that overlap, or a sweep that died half
+way, never send one occurrence twice or record it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from chalicelib.store.aws import client
+from chalicelib.store.base import BaseModel, landed, meta
+from chalicelib.store.deliveries import BATCH_GET, DeliveryRow, batch_put, plan_pk
+
+DUE_SHARDS = 4            # spreads the due index's writes; the sweep queries each shard
+INTEREST_DAYS = 31        # favourites / carts older than 30 days never fan out
+
+
+def due_shard(pk: str, key: str) -> str:
+    digest = hashlib.sha256(f"{pk}|{key}".encode()).digest()
+    return f"due#{digest[0] % DUE_SHARDS}"
+
+
+def chunk_number(plan_id: str, key: str) -> int:
+    """The message's own counter part (plan_stats ``c#<n>``) and frequency-cap log entry: a
+    stable 48-bit number per occurrence, far above any one-off plan's chunk numbers."""
+    return int(hashlib.sha256(f"{plan_id}|{key}".encode()).hexdigest()[:12], 16)
+
+
+class ByDue(GlobalSecondaryIndex):
+    """Sparse: only pending occurrences carry ``due_shard``."""
+
+    class Meta:
+        index_name = "by_due"
+        projection = AllProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    due_at = NumberAttribute(range_key=True)
+
+
+class OccurrenceItem(BaseModel):
+    Meta = meta("occurrences")
+    pk = UnicodeAttribute(hash_key=True)            # seller#plan (registry: seller#automated)
+    key = UnicodeAttribute(range_key=True)          # occurrence key (registry: plan id)
+    seller_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute(null=True)              # trigger type
+    status = UnicodeAttribute(default="pending")    # pending | sent | failed | skipped
+    due_at = NumberAttribute(null=True)             # ms
+    due_shard = UnicodeAttribute(null=True)         # present while pending
+    data = JSONAttribute(null=True)                 # what the trigger knew: order, cart time, ...
+    created_at = NumberAttribute(null=True)
+    sent_at = NumberAttribute(null=True)            # the message's time (the first claim's)
+    finished_at = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    outcome = JSONAttribute(null=True)              # {product_ids, voucher}
+    by_due = ByDue()
+
+
+class InterestItem(BaseModel):
+    """Who favourited or carted a product lately (and when they last paid an order with it)."""
+    Meta = meta("product_interest")
+    pk = UnicodeAttribute(hash_key=True)            # seller#product
+    customer_id = UnicodeAttribute(range_key=True)
+    interest_at = NumberAttribute(null=True)        # latest favourite or cart of it, ms
+    paid_at = NumberAttribute(null=True)            # latest paid order containing it, ms
+    expires = TTLAttribute(null=True)
+
+
+def _table() -> str:
+    return OccurrenceItem.Meta.table_name
+
+
+# ----- occurrences ---------------------------------------------------------------------------
+
+def upsert(seller_id: str, plan_id: str, key: str, customer_id: str, kind: str, due_ms: int,
+           data: dict, now_ms: int, extend: bool = False) -> str:
+    """Create the occurrence once; with ``extend`` a later due time (a newer cart event)
+    moves a pending one that is not due yet. Returns created | extended | kept."""
+    pk = plan_pk(seller_id, plan_id)
+    item = OccurrenceItem(pk=pk, key=key, seller_id=seller_id, plan_id=plan_id,
+                          customer_id=customer_id, kind=kind, status="pending", due_at=due_ms,
+                          due_shard=due_shard(pk, key), data=data, created_at=now_ms)
+    if landed(lambda: item.save(condition=OccurrenceItem.pk.does_not_exist())):
+        return "created"
+    if extend and landed(lambda: item.update(
+            actions=[OccurrenceItem.due_at.set(due_ms), OccurrenceItem.data.set(data)],
+            # Not once it is due: a sweep may be sending it right now.
+            condition=(OccurrenceItem.status == "pending") & (OccurrenceItem.due_at < due_ms)
+            & (OccurrenceItem.due_at > now_ms))):
+        return "extended"
+    return "kept"
+
+
+def due(shard: int, now_ms: int, limit: int) -> list[OccurrenceItem]:
+    """Occurrences due by ``now`` in one shard, oldest first (eventually consistent: the
+    claim re-checks everything). ``page_size`` rather than ``limit``: with ``limit`` PynamoDB
+    builds the next key from the last item's index keys, which an item finished meanwhile
+    may lack (seen with moto's threaded server)."""
+    return list(islice(OccurrenceItem.by_due.query(
+        f"due#{shard}", OccurrenceItem.due_at <= now_ms, page_size=limit), limit))
+
+
+def _still_due(item: OccurrenceItem) -> Any:
+    """Pending with the due time the sweep read (a newer cart event has not moved it)."""
+    return (OccurrenceItem.status == "pending") & (OccurrenceItem.due_at == item.due_at)
+
+
+def defer(item: OccurrenceItem, until_ms: int) -> bool:
+    """Quiet hours: still pending, due at the end of the window."""
+    return landed(lambda: item.update(actions=[OccurrenceItem.due_at.set(until_ms)],
+                                      condition=_still_due(item)))
+
+
+def finish(item: OccurrenceItem, status: str, reason: str | None, outcome: dict | None,
+           sent_at: int | None, now_ms: int) -> bool:
+    """Record the outcome and leave the due index; only the first finish of an occurrence
+    lands (it is conditioned on the occurrence still being pending at the time read)."""
+    actions = [OccurrenceItem.status.set(status), OccurrenceItem.finished_at.set(now_ms),
+               OccurrenceItem.due_shard.remove()]
+    actions.append(OccurrenceItem.reason.set(reason) if reason else OccurrenceItem.reason.remove())
+    if outcome is not None:
+        actions.append(OccurrenceItem.outcome.set(outcome))
+    if sent_at is not None:
+        actions.append(OccurrenceItem.sent_at.set(sent_at))
+    return landed(lambda: item.update(actions=actions, condition=_still_due(item)))
+
+
+def page(seller_id: str, plan_id: str, statuses: list[str], limit: int, after: str | None
+         ) -> tuple[list[OccurrenceItem], str | None]:
+    """A plan's occurrences in key order whose status is one of ``statuses``."""
+    kwargs: dict[str, Any] = {"limit": limit + 1, "consistent_read": True}
+    if after:
+        kwargs["last_evaluated_key"] = {"pk": {"S": plan_pk(seller_id, plan_id)},
+                                        "key": {"S": after}}
+    kwargs["filter_condition"] = OccurrenceItem.status.is_in(*statuses)
+    out = []
+    result = OccurrenceItem.query(plan_pk(seller_id, plan_id), **kwargs)
+    for item in result:
+        out.append(item)
+        if len(out) > limit:
+            break
+    if len(out) > limit:
+        return out[:limit], out[limit - 1].key
+    return out, None
+
+
+def tally(seller_id: str, plan_id: str) -> dict[str, int]:
+    """The plan's message counters from its occurrences' statuses (one Query, paged):
+    ``triggered`` (every occurrence), ``recipients`` (those that fell due), ``delivered``,
+    ``failed`` and ``skipped_<reason>``."""
+    ddb = client("dynamodb")
+    args: dict[str, Any] = {
+        "TableName": _table(), "ConsistentRead": True,
+        "KeyConditionExpression": "pk = :pk", "ProjectionExpression": "#s, reason",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":pk": {"S": plan_pk(seller_id, plan_id)}}}
+    out: dict[str, int] = {"triggered": 0, "recipients": 0, "delivered": 0, "failed": 0}
+    named = {"sent": "delivered", "failed": "failed"}
+    while True:
+        page = ddb.query(**args)
+        for row in page.get("Items", []):
+            status = row.get("status", {}).get("S", "pending")
+            out["triggered"] += 1
+            if status == "pending":
+                continue
+            out["recipients"] += 1
+            name = named.get(status) or f"skipped_{row.get('reason', {}).get('S', 'other')}"
+            out[name] = out.get(name, 0) + 1
+        if "LastEvaluatedKey" not in page:
+            return out
+        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# ----- cooldown: the plan's delivery row per customer ------------------------------------------
+
+def take(seller_id: str, plan_id: str, customer_id: str, key: str, chunk: int,
+         sent_at: int, lease_until: int, cutoff_ms: int, now_ms: int) -> bool:
+    """Claim the customer's message of the plan for occurrence ``key`` until ``lease_until``:
+    the plan's delivery row (plan, customer) names the occurrence being (or last) messaged,
+    when, and the claim's lease. One conditional write lands when there is no row, when it
+    names this occurrence and its lease ran out (a sweep died: retry), or when it names
+    another occurrence sent before ``cutoff`` (the cooldown has passed). So two sweeps never
+    send one occurrence at once, and a customer gets one message per cooldown. The same row
+    is what engagement and attribution read (its ``chunk`` is the occurrence's part)."""
+    ddb = client("dynamodb")
+    try:
+        ddb.update_item(
+            TableName=DeliveryRow.Meta.table_name,
+            Key={"pk": {"S": plan_pk(seller_id, plan_id)}, "customer_id": {"S": customer_id}},
+            UpdateExpression="SET occurrence = :k, sent_at = :t, chunk = :c, channel = :ch, "
+                             "#s = :st, lease_until = :l REMOVE reason",
+            ConditionExpression="attribute_not_exists(pk) "
+                                "OR (occurrence = :k AND lease_until < :now) "
+                                "OR (occurrence <> :k AND sent_at <= :cut)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":k": {"S": key}, ":t": {"N": str(sent_at)}, ":c": {"N": str(chunk)},
+                ":ch": {"S": "chat"}, ":st": {"S": "delivered"}, ":l": {"N": str(lease_until)},
+                ":now": {"N": str(now_ms)}, ":cut": {"N": str(cutoff_ms)}})
+        return True
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return False
+
+
+def mark_row_failed(seller_id: str, plan_id: str, customer_id: str, key: str, reason: str) -> None:
+    """The reserved message failed at the channel: its row says so (engagement ignores it)."""
+    try:
+        client("dynamodb").update_item(
+            TableName=DeliveryRow.Meta.table_name,
+            Key={"pk": {"S": plan_pk(seller_id, plan_id)}, "customer_id": {"S": customer_id}},
+            UpdateExpression="SET #s = :f, reason = :r", ConditionExpression="occurrence = :k",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":f": {"S": "failed"}, ":r": {"S": reason},
+                                       ":k": {"S": key}})
+    except client("dynamodb").exceptions.ConditionalCheckFailedException:
+        pass
+
+
+def last_sent(seller_id: str, plan_id: str, customer_ids: list[str]
+              ) -> dict[str, tuple[int, str, int]]:
+    """customer -> (sent_at, occurrence, lease_until) of the plan's latest claimed message."""
+    keys = [{"pk": {"S": plan_pk(seller_id, plan_id)}, "customer_id": {"S": c}}
+            for c in dict.fromkeys(customer_ids)]
+    out: dict[str, tuple[int, str, int]] = {}
+    ddb = client("dynamodb")
+    table = DeliveryRow.Meta.table_name
+    for start in range(0, len(keys), BATCH_GET):
+        request = {table: {"Keys": keys[start:start + BATCH_GET], "ConsistentRead": True}}
+        while request:
+            got = ddb.batch_get_item(RequestItems=request)
+            for row in got.get("Responses", {}).get(table, []):
+                if "occurrence" in row and "sent_at" in row:
+                    out[row["customer_id"]["S"]] = (int(row["sent_at"]["N"]), row["occurrence"]["S"],
+                                                    int(row.get("lease_until", {"N": "0"})["N"]))
+            request = got.get("UnprocessedKeys") or None
+    return out
+
+
+# ----- the registry of a seller's automated plans ---------------------------------------------
+
+def registry_pk(seller_id: str) -> str:
+    return f"{seller_id}#automated"
+
+
+def register(seller_id: str, plan_id: str, trigger: dict) -> None:
+    OccurrenceItem(pk=registry_pk(seller_id), key=plan_id, seller_id=seller_id, plan_id=plan_id,
+                   kind=trigger["type"], status="registered", data=trigger).save()
+
+
+def unregister(seller_id: str, plan_id: str) -> None:
+    OccurrenceItem(pk=registry_pk(seller_id), key=plan_id).delete()
+
+
+def registered(seller_id: str) -> list[OccurrenceItem]:
+    """The seller's automated plans that were started and not cancelled or ended."""
+    return list(OccurrenceItem.query(registry_pk(seller_id), consistent_read=True))
+
+
+# ----- product interest (the price-drop fan-out) -------------------------------------------------
+
+def _interest_pk(seller_id: str, product_id: str) -> str:
+    return f"{seller_id}#{product_id}"
+
+
+def note_interest(seller_id: str, rows: list[tuple[str, str, str, int]], now_ms: int) -> None:
+    """(product, customer, "interest" | "paid", ms): keep the latest time of each (a max, so
+    any order and any repeat give the same rows)."""
+    ddb = client("dynamodb")
+    table = InterestItem.Meta.table_name
+    expires = int((datetime.fromtimestamp(now_ms / 1000, UTC)
+                   + timedelta(days=INTEREST_DAYS)).timestamp())
+    latest: dict[tuple[str, str, str], int] = {}
+    for product_id, customer_id, what, ms in rows:
+        k = (product_id, customer_id, what)
+        latest[k] = max(ms, latest.get(k, 0))
+    for (product_id, customer_id, what), ms in latest.items():
+        name = "interest_at" if what == "interest" else "paid_at"
+        try:
+            ddb.update_item(
+                TableName=table,
+                Key={"pk": {"S": _interest_pk(seller_id, product_id)},
+                     "customer_id": {"S": customer_id}},
+                UpdateExpression=f"SET {name} = :t, expires = :e",
+                ConditionExpression=f"attribute_not_exists({name}) OR {name} < :t",
+                ExpressionAttributeValues={":t": {"N": str(ms)}, ":e": {"N": str(expires)}})
+        except ddb.exceptions.ConditionalCheckFailedException:
+            pass
+
+
+def interested(seller_id: str, product_id: str) -> Iterator[InterestItem]:
+    """Every customer with a kept favourite/cart/paid time for the product (one partition)."""
+    yield from InterestItem.query(_interest_pk(seller_id, product_id), consistent_read=True)
+
+
+# ----- smart vouchers given out -----------------------------------------------------------------
+
+def take_voucher(seller_id: str, voucher_id: str, key: str, quantity: int | None) -> bool:
+    """Give one of the voucher out to occurrence ``key``: the count moves once per occurrence
+    (a retry finds its key) and never past ``quantity``. False when none is left."""
+    ddb = client("dynamodb")
+    keyed = {"pk": {"S": f"{seller_id}#voucher"}, "key": {"S": voucher_id}}
+    values: dict[str, Any] = {":one": {"N": "1"}, ":k": {"SS": [key]}, ":kk": {"S": key}}
+    condition = "attribute_not_exists(given) OR NOT contains(keys_given, :kk)"
+    if quantity is not None:
+        condition = ("attribute_not_exists(given) OR "
+                     "(given < :q AND NOT contains(keys_given, :kk))")
+        values[":q"] = {"N": str(quantity)}
+    try:
+        ddb.update_item(TableName=_table(), Key=keyed,
+                        UpdateExpression="ADD given :one, keys_given :k",
+                        ConditionExpression=condition, ExpressionAttributeValues=values)
+        return True
+    except ddb.exceptions.ConditionalCheckFailedException:
+        got = ddb.get_item(TableName=_table(), Key=keyed, ConsistentRead=True).get("Item", {})
+        return key in set(got.get("keys_given", {}).get("SS", []))
+
+
+def voucher_given(seller_id: str, voucher_ids: list[str], key: str
+                  ) -> dict[str, tuple[int, bool]]:
+    """voucher -> (how many were given out in automated messages, whether occurrence ``key``
+    holds one of them: a retry keeps the voucher its first attempt took)."""
+    ddb = client("dynamodb")
+    out = dict.fromkeys(voucher_ids, (0, False))
+    for vid in voucher_ids:
+        got = ddb.get_item(TableName=_table(), ConsistentRead=True,
+                           Key={"pk": {"S": f"{seller_id}#voucher"}, "key": {"S": vid}}).get("Item")
+        if got and "given" in got:
+            out[vid] = (int(got["given"]["N"]), key in got.get("keys_given", {}).get("SS", []))
+    return out
+
+
+def batch_put_log(items: list[Any]) -> None:
+    """Frequency-cap log entries (finished chunk items), 25 per BatchWriteItem."""
+    if items:
+        batch_put(type(items[0]), items)
