@@ -7,8 +7,9 @@ from typing import Any
 
 from chalicelib.domain import delivery as rules
 from chalicelib.domain.aggregates import iso
+from chalicelib.domain.billing import text as amount_text
 from chalicelib.domain.errors import Invalid, NotFound
-from chalicelib.store import customers, deliveries, inbox, plan_stats, plans
+from chalicelib.store import billing, customers, deliveries, inbox, plan_stats, plans
 
 COUNTERS = ("delivered", "failed", "read", "clicked", "replied", "unsubscribed", "orders",
             "vouchers_claimed", "vouchers_redeemed")
@@ -31,7 +32,7 @@ def _cursor_key(cursor: dict | None, name: str) -> str | None:
 
 def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
     """GET /v1/plans/{id}/performance: the sum of the plan's stats parts."""
-    _plan(seller_id, plan_id)
+    plan = _plan(seller_id, plan_id)
     totals = {name: 0 for name in COUNTERS}
     skipped = {reason: 0 for reason in rules.SKIP_REASONS}
     gmv, cost, recipients = Decimal(0), Decimal(0), 0
@@ -46,8 +47,12 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
                 skipped[reason] = skipped.get(reason, 0) + int(value)
         gmv += Decimal(part.get("gmv", 0))
         cost += Decimal(part.get("cost", 0))
+    shown = f"{cost:.2f}"
+    if plan.kind == "order_notice":   # what was charged (three places, like every billing amount)
+        held = billing.reservation(seller_id, plan_id)
+        shown = amount_text(held.charged if held is not None else Decimal(0))
     return {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
-            "gmv": f"{gmv:.2f}", "cost": f"{cost:.2f}", "by_variant": {}}
+            "gmv": f"{gmv:.2f}", "cost": shown, "by_variant": {}}
 
 
 def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int,
@@ -57,8 +62,10 @@ def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int
     rows, after = deliveries.rows_page(seller_id, plan_id, status, limit, _cursor_key(cursor, "a"))
     items = []
     for row in rows:
-        item: dict[str, Any] = {"customer_id": row.customer_id, "channel": row.channel,
-                                "status": row.status}
+        item: dict[str, Any] = {"customer_id": row.recipient_id or row.customer_id,
+                                "channel": row.channel, "status": row.status}
+        if row.order_id:
+            item["order_id"] = row.order_id
         if row.reason:
             item["reason"] = row.reason
         if row.sent_at is not None and row.status != rules.SKIPPED:
@@ -77,5 +84,6 @@ def inbox_page(seller_id: str, customer_id: str, limit: int, cursor: dict | None
     items, before = inbox.page(seller_id, customer_id, limit, _cursor_key(cursor, "b"))
     return [{"message_id": i.message_id, "plan_id": i.plan_id, "text": i.text, "locale": i.locale,
              "product_ids": list(i.product_ids or []), "voucher": i.voucher, "button": i.button,
-             "sent_at": iso(i.sent_at), "test": bool(i.test)} for i in items], \
+             "sent_at": iso(i.sent_at), "test": bool(i.test), "channel": i.channel or "chat"}
+            for i in items], \
         ({"b": before} if before else None)

@@ -37,6 +37,7 @@ class Delivery(ResponseModel):
     reason: str = omitted(description="why it was skipped or failed")
     sent_at: Time = omitted()
     variant: str = omitted()
+    order_id: str = omitted(description="order notices: the order this message is about")
 
 
 DeliveryPage = page_of(Delivery)
