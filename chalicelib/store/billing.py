@@ -43,6 +43,9 @@ from chalicelib.store.plans import PlanItem, status_actions
 from chalicelib.store.versioning import VersionConflict, retry_on_conflict
 
 ACCOUNT = "account"
+# One account item takes every movement of a seller: a busy shop's chunks settle at once, so
+# a movement is re-tried longer than other optimistic writes before it gives up (409).
+ATTEMPTS = 25
 OPEN, CLOSED = "open", "closed"
 
 
@@ -158,7 +161,7 @@ def topup(seller_id: str, topup_id: str, amount: Decimal, now_ms: int) -> Decima
         return _commit(seller_id, get_account(seller_id),
                        [("topup", amount, {"topup_id": topup_id})], now_ms)
 
-    return retry_on_conflict(attempt, what="the billing account")
+    return retry_on_conflict(attempt, what="the billing account", attempts=ATTEMPTS)
 
 
 def _plan_move(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
@@ -207,7 +210,7 @@ def reserve(seller_id: str, ref: str, plan_id: str, amount: Decimal, prices: dic
             raise
         return True
 
-    return retry_on_conflict(attempt, what="the billing account")
+    return retry_on_conflict(attempt, what="the billing account", attempts=ATTEMPTS)
 
 
 def charge(seller_id: str, ref: str, key: str, amount: Decimal, now_ms: int,
@@ -236,7 +239,7 @@ def charge(seller_id: str, ref: str, key: str, amount: Decimal, now_ms: int,
                 [("charge", amount, {"plan_id": held.plan_id, "test": test or None})], now_ms, mark)
         return True
 
-    return retry_on_conflict(attempt, what="the billing account")
+    return retry_on_conflict(attempt, what="the billing account", attempts=ATTEMPTS)
 
 
 def release(seller_id: str, ref: str, now_ms: int, test: bool = False,
@@ -265,7 +268,7 @@ def release(seller_id: str, ref: str, now_ms: int, test: bool = False,
         _commit(seller_id, get_account(seller_id), movements, now_ms, _both(close, plan_part))
         return held.held
 
-    return retry_on_conflict(attempt, what="the billing account")
+    return retry_on_conflict(attempt, what="the billing account", attempts=ATTEMPTS)
 
 
 def ledger_page(seller_id: str, limit: int, before: str | None
