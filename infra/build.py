@@ -232,6 +232,10 @@ def policy() -> dict[str, Any]:
                                        "scheduler:GetSchedule"],
          "Resource": {"Fn::Sub": here % ("scheduler", f"schedule/{cfg.scheduler_group}/*")}},
         {"Effect": "Allow", "Action": "iam:PassRole", "Resource": _arn(SCHEDULER_ROLE)},
+        # Order notices' SMS and voice (AWS End User Messaging): this account's origination
+        # identities (phone numbers, pools, sender ids) and configuration sets.
+        {"Effect": "Allow", "Action": ["sms-voice:SendTextMessage", "sms-voice:SendVoiceMessage"],
+         "Resource": {"Fn::Sub": here % ("sms-voice", "*")}},
         # A SecureString under the AWS managed key aws/ssm needs no kms:Decrypt grant.
         {"Effect": "Allow", "Action": "ssm:GetParameter",
          "Resource": {"Fn::Sub": here % ("ssm", "parameter${JwtSecretParameter}")}},
