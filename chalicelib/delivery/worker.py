@@ -198,8 +198,8 @@ def _context(plan: plans.PlanItem) -> dict[str, Any]:
 
 
 def compose(plan: plans.PlanItem, ctx: dict[str, Any], customer_id: str, name: str | None,
-            language: str | None, channel: str, key: str, sent_at: int, test: bool = False
-            ) -> chans.OutMessage:
+            language: str | None, channel: str, key: str, sent_at: int, test: bool = False,
+            phone: str | None = None) -> chans.OutMessage:
     """One recipient's message in their language (else the shop's default)."""
     voucher, shown, voucher_text = ctx["voucher"], None, ""
     if voucher is not None:
@@ -216,7 +216,7 @@ def compose(plan: plans.PlanItem, ctx: dict[str, Any], customer_id: str, name: s
                             plan_id=plan.plan_id, channel=channel, message_id=rules.message_id(key),
                             text=text, locale=locale, sent_at=sent_at,
                             product_ids=list(plan.product_ids or []), voucher=shown,
-                            button=plan.button, test=test)
+                            button=plan.button, test=test, phone=phone)
 
 
 class _Prepared:
@@ -246,7 +246,7 @@ class _Prepared:
             for channel in self.channels:
                 self.batches[channel].append(compose(
                     plan, ctx, cid, item.name, item.language, channel,
-                    rules.delivery_key(plan.plan_id, cid, channel), sent_at))
+                    rules.delivery_key(plan.plan_id, cid, channel), sent_at, phone=item.phone))
 
     def outcomes(self, progress: dict[str, str | None], unsent: dict | None = None) -> list[dict]:
         """Each recipient's outcome from what the channels answered (``progress``, key ->
