@@ -47,7 +47,7 @@ class LedgerEntry(ResponseModel):
 LedgerEntryPage = page_of(LedgerEntry)
 
 
-class RowError(ResponseModel):
+class OrderRowError(ResponseModel):
     row: int = Field(description="data rows count from 1 (after the header)")
     reason: str
 
@@ -56,4 +56,4 @@ class OrdersUpload(ResponseModel):
     rows: int
     accepted: int
     failed: int
-    errors: list[RowError]
+    errors: list[OrderRowError]
