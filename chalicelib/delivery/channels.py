@@ -131,7 +131,8 @@ class AwsPhone:
                 if self.name == "sms":
                     sms.send_text(m.phone, m.text, m.key, self.origination)
                 else:
-                    sms.send_voice(m.phone, m.text, m.key, self.origination or "")
+                    sms.send_voice(m.phone, m.text, m.key, self.origination or "",
+                                   sms.voice_for(m.locale))
             except sms.Rejected as exc:
                 out[m.key] = exc.reason
                 continue

@@ -12,6 +12,13 @@ from chalicelib.store.aws import client
 
 SERVICE = "pinpoint-sms-voice-v2"
 MAX_SMS_BODY, MAX_VOICE_BODY = 1600, 6000
+# The voice that reads a message in the template locales the service has one for; the other
+# locales (th, vi, id, ms) are read by the service's default voice.
+VOICES = {"en": "JOANNA", "zh": "ZHIYU"}
+
+
+def voice_for(locale: str) -> str | None:
+    return VOICES.get(locale.lower().split("-")[0])
 
 
 class Rejected(Exception):

@@ -171,7 +171,7 @@ def test_sms_and_voice_go_through_end_user_messaging_with_the_delivery_key_as_co
                                                scenario="out_of_stock")).json["plan_id"]
     stubbed_sms.add_response("send_voice_message", {"MessageId": "v0"}, {
         "DestinationPhoneNumber": "+66810000000", "OriginationIdentity": "+12065550100",
-        "MessageBody": ANY, "MessageBodyTextType": "TEXT",
+        "MessageBody": ANY, "MessageBodyTextType": "TEXT", "VoiceId": "JOANNA",   # an en text
         "Context": {"delivery_key": f"{voice}#{orders[0]}#voice"}})
     # a number the service refuses fails that message alone, and is not charged
     stubbed_sms.add_client_error("send_voice_message", "ValidationException", "bad number")
