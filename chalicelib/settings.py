@@ -11,6 +11,7 @@ that stores messages nowhere. docs/deploy.md has the reasons.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
@@ -68,6 +69,17 @@ class Settings(BaseSettings):
     # queue's visibility timeout so a crashed run's message finds the claim free again.
     daily_run_lease_seconds: int = 360
     messaging_timeout_seconds: float = 10.0
+    # SMS and voice (order notices): "local" records what would be sent in the inbox table
+    # (offline only); "aws" sends through AWS End User Messaging SMS and Voice. Unset: local
+    # offline, aws on a deployment. The origination identities (a phone number, pool or
+    # sender id ARN) go to the provider; voice needs one.
+    phone_channel: Literal["local", "aws"] | None = None
+    sms_origination_identity: str | None = None
+    voice_origination_identity: str | None = None
+    # The price list, per message in the shop's currency (three decimal places): deployment
+    # configuration, read as decimal strings, never floats.
+    price_sms: Decimal = Decimal("0.035")
+    price_voice: Decimal = Decimal("0.200")
     # ARNs the template passes in (GetAtt); the offline stages ask moto for them instead.
     # The scheduler's target (the dispatch queue) and the role it assumes to send there.
     dispatch_queue_arn: str | None = None
@@ -97,6 +109,8 @@ class Settings(BaseSettings):
             what = "CRM_PACKAGING" if self.packaging else f"stage '{self.stage}'"
             raise ValueError(f"{what} is for the local stack, tests and packaging only; "
                              "it refuses to run on Lambda")
+        if self.phone_channel is None:
+            self.phone_channel = "local" if self.offline else "aws"
         if self.offline:
             if not self.jwt_secret and not self.jwt_secret_parameter:
                 self.jwt_secret = LOCAL_JWT_SECRET
@@ -129,6 +143,13 @@ class Settings(BaseSettings):
                             "a customer sees; use 'http'")
         elif not (self.messaging_endpoint or "").startswith("https://"):
             problems.append("CRM_MESSAGING_ENDPOINT must be an https:// URL")
+        if self.phone_channel != "aws":
+            problems.append(f"CRM_PHONE_CHANNEL={self.phone_channel!r} records SMS and voice "
+                            "messages nowhere a customer hears them; use 'aws'")
+        for name in ("price_sms", "price_voice"):
+            price = getattr(self, name)
+            if not (price.is_finite() and 0 <= price <= 100 and price == price.quantize(Decimal("0.001"))):
+                problems.append(f"CRM_{name.upper()} must be 0–100 with at most three decimal places")
         for name in ("dispatch_queue_arn", "scheduler_role_arn", "snapshot_bucket"):
             if not getattr(self, name):
                 problems.append(f"CRM_{name.upper()} is not set (the template passes it)")

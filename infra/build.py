@@ -26,6 +26,7 @@ HERE = Path(__file__).parent
 API_FUNCTION = "APIHandler"
 SCHEDULER_ROLE = "SchedulerToSqsRole"
 
+ORIGINATION_PATTERN = r"^arn:[a-z-]+:sms-voice:[a-z0-9-]+:[0-9]+:(phone-number|pool|sender-id)/.+$"
 PARAMETERS: dict[str, Any] = {
     "JwtSecretParameter": {
         "Type": "String", "AllowedPattern": "^/[A-Za-z0-9_.\\-/]+$",
@@ -34,6 +35,14 @@ PARAMETERS: dict[str, Any] = {
     "MessagingEndpoint": {
         "Type": "String", "AllowedPattern": "^https://.+",
         "Description": "https:// URL the chat channel posts messages to"},
+    # Order notices' SMS and voice go out from these End User Messaging identities (a phone
+    # number, pool or sender id ARN); the functions may send from nothing else.
+    "SmsOriginationIdentity": {
+        "Type": "String", "AllowedPattern": ORIGINATION_PATTERN,
+        "Description": "ARN of the phone number, pool or sender id SMS are sent from"},
+    "VoiceOriginationIdentity": {
+        "Type": "String", "AllowedPattern": ORIGINATION_PATTERN,
+        "Description": "ARN of the phone number or pool voice messages are called from"},
     "AlarmTopicArn": {
         "Type": "String", "Default": "",
         "Description": "SNS topic the DLQ and dispatch-age alarms notify (empty: no action)"},
@@ -222,6 +231,8 @@ def function_environment() -> dict[str, Any]:
     return {
         "CRM_JWT_SECRET_PARAMETER": {"Ref": "JwtSecretParameter"},
         "CRM_MESSAGING_ENDPOINT": {"Ref": "MessagingEndpoint"},
+        "CRM_SMS_ORIGINATION_IDENTITY": {"Ref": "SmsOriginationIdentity"},
+        "CRM_VOICE_ORIGINATION_IDENTITY": {"Ref": "VoiceOriginationIdentity"},
         "CRM_DISPATCH_QUEUE_ARN": _arn(queue_id("dispatch")),
         "CRM_SCHEDULER_ROLE_ARN": _arn(SCHEDULER_ROLE),
         "CRM_SNAPSHOT_BUCKET": {"Ref": SNAPSHOT_BUCKET},
@@ -312,6 +323,9 @@ def policy() -> dict[str, Any]:
                                        "scheduler:GetSchedule"],
          "Resource": {"Fn::Sub": here % ("scheduler", f"schedule/{cfg.scheduler_group}/*")}},
         {"Effect": "Allow", "Action": "iam:PassRole", "Resource": _arn(SCHEDULER_ROLE)},
+        # Order notices' SMS and voice (AWS End User Messaging), from the two identities only.
+        {"Effect": "Allow", "Action": ["sms-voice:SendTextMessage", "sms-voice:SendVoiceMessage"],
+         "Resource": [{"Ref": "SmsOriginationIdentity"}, {"Ref": "VoiceOriginationIdentity"}]},
         # A SecureString under the AWS managed key aws/ssm needs no kms:Decrypt grant.
         {"Effect": "Allow", "Action": "ssm:GetParameter",
          "Resource": {"Fn::Sub": here % ("ssm", "parameter${JwtSecretParameter}")}},

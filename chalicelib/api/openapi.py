@@ -25,7 +25,8 @@ ERROR_SCHEMA = {
 }
 REF = "#/components/schemas/{model}"
 ERRORS = {400: "validation_error", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          409: "conflict", 412: "precondition_failed", 413: "too_large", 429: "rate_limited"}
+          409: "conflict", 412: "precondition_failed", 413: "too_large", 429: "rate_limited",
+          402: "insufficient_balance"}
 SUCCESS = {200: "OK", 201: "created", 202: "accepted", 204: "no content"}
 RETRY_AFTER = {"Retry-After": {"required": True, "description": "seconds to wait",
                                "schema": {"type": "integer", "minimum": 1}}}

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib.api.common import ListQuery, cursor_id, if_match, now, versioned
 from chalicelib.api.routing import encode_cursor, endpoint
-from chalicelib.domain import templates
+from chalicelib.domain import notices, templates
 from chalicelib.domain.plans import Kind, PlanCreate, PlanPatch, SendTestBody
 
 bp = Blueprint(__name__)
@@ -33,7 +33,7 @@ class TemplateQuery(BaseModel):
 
 
 @endpoint(bp, "/v1/plans", "POST", role="operator", body=PlanCreate, status=201,
-          response="plans.Plan", errors=(404, 409))   # 404: deleted before it could start
+          response="plans.Plan", errors=(402, 404, 409))   # 404: deleted before it could start
 def create_plan(p, body):
     """Save a plan as a draft, or send it now / at send_at."""
     from chalicelib.services import plans
@@ -78,7 +78,7 @@ def delete_plan(p, plan_id):
 
 
 @endpoint(bp, "/v1/plans/{plan_id}/send", "POST", role="operator", response="plans.Plan",
-          errors=(409,))
+          errors=(402, 409))
 def send_plan(p, plan_id):
     """Send a draft now, or at its send_at."""
     from chalicelib.services import plans
@@ -114,7 +114,7 @@ def resume_plan(p, plan_id):
 
 
 @endpoint(bp, "/v1/plans/{plan_id}/test-send", "POST", role="operator", body=SendTestBody,
-          response="plans.TestSend", errors=(409, 429))
+          response="plans.TestSend", errors=(402, 409, 429))
 def test_send_plan(p, plan_id, body):
     """Send the message to one customer, marked test (counts in no figure); blocked or
     unsubscribed -> 409, more than 10 per plan per rolling hour -> 429 with Retry-After."""
@@ -136,5 +136,6 @@ def plan_history(p, plan_id, query):
 @endpoint(bp, "/v1/templates", "GET", query=TemplateQuery, response="plans.TemplatePage")
 def list_templates(p, query):
     """The built-in templates, by kind, goal and locale."""
-    items = templates.listing(query.kind, query.goal, query.locale)
+    items = notices.listing(query.locale) if query.kind == "order_notice" \
+        else templates.listing(query.kind, query.goal, query.locale)
     return {"items": items, "next_cursor": None}

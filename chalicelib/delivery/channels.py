@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from chalicelib.logs import get_logger, log
 from chalicelib.settings import settings
-from chalicelib.store import inbox
+from chalicelib.store import inbox, sms
 
 logger = get_logger("delivery.channels")
 
@@ -37,6 +37,8 @@ class OutMessage:
     voucher: dict | None = None
     button: dict | None = None
     test: bool = False
+    phone: str | None = None   # sms / voice: the customer's number (E.164)
+    order_id: str | None = None
 
 
 class Channel(Protocol):
@@ -86,6 +88,60 @@ class HttpChat:
         return out
 
 
+class LocalPhone:
+    """SMS or voice on the local stack: what would be sent is stored in the inbox table with
+    its ``channel`` (and the number it would go to), so the inbox shows it. Offline only:
+    settings refuse ``CRM_PHONE_CHANNEL=local`` on any other stage."""
+
+    slice_size = 25   # one BatchWriteItem
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def send(self, messages: list[OutMessage]) -> dict[str, str | None]:
+        inbox.put_messages([inbox.new_message(m.seller_id, m.customer_id, {
+            "message_id": m.message_id, "plan_id": m.plan_id, "text": m.text, "locale": m.locale,
+            "product_ids": [], "voucher": None, "button": None, "sent_at": m.sent_at,
+            "test": m.test, "delivery_key": m.key, "channel": self.name, "phone": m.phone})
+            for m in messages if m.phone])
+        return {m.key: None if m.phone else "no_phone" for m in messages}
+
+
+class AwsPhone:
+    """SMS (``send_text_message``) or voice (``send_voice_message``) through AWS End User
+    Messaging, one call per message with the delivery key as its context. A message the
+    service refuses for good fails with a reason; throttling and outages raise, so the chunk
+    is retried (keeping what went out)."""
+
+    slice_size = 1    # each call may take the timeout: the deadline is checked per message
+
+    def __init__(self, name: str, origination: str | None) -> None:
+        self.name, self.origination = name, origination
+
+    def send(self, messages: list[OutMessage]) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for m in messages:
+            if not m.phone:
+                out[m.key] = "no_phone"
+                continue
+            if self.name == "voice" and not self.origination:
+                out[m.key] = "no_origination_identity"
+                continue
+            try:
+                if self.name == "sms":
+                    sms.send_text(m.phone, m.text, m.key, self.origination)
+                else:
+                    sms.send_voice(m.phone, m.text, m.key, self.origination or "",
+                                   sms.voice_for(m.locale))
+            except sms.Rejected as exc:
+                out[m.key] = exc.reason
+                continue
+            except Exception as exc:
+                raise TransientChannelError(f"{self.name} provider failed: {type(exc).__name__}") from exc
+            out[m.key] = None
+        return out
+
+
 class Unsupported:
     """SMS and voice are not wired to a provider yet: every message fails with a reason."""
 
@@ -125,4 +181,9 @@ def channel_for(name: str) -> Channel:
                 raise RuntimeError("CRM_CHAT_CHANNEL=http needs CRM_MESSAGING_ENDPOINT")
             return HttpChat(cfg.messaging_endpoint, cfg.messaging_timeout_seconds)
         return LocalChat()
+    if name in ("sms", "voice"):
+        if cfg.phone_channel == "aws":
+            return AwsPhone(name, cfg.sms_origination_identity if name == "sms"
+                            else cfg.voice_origination_identity)
+        return LocalPhone(name)
     return Unsupported(name)

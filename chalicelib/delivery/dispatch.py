@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import datetime
 
 from chalicelib import audiences, metrics
+from chalicelib.delivery import notices
 from chalicelib.delivery.chunks import DispatchMessage, send_chunks
 from chalicelib.domain import aggregates
 from chalicelib.domain import delivery as rules
@@ -55,6 +56,8 @@ def dispatch(seller_id: str, plan_id: str, now: datetime) -> str:
     if plan is None or plan.status != "in_progress":
         log(logger, "dispatch ignored", seller_id=seller_id, plan_id=plan_id,
             status=plan.status if plan else None)
+        if plan is not None and plan.kind == notices.KIND:
+            notices.finish(seller_id, plan_id, now_ms)   # a cancelled notice's reservation
         return "ignored"
     record = plan_stats.begin_dispatch(seller_id, plan_id, now_ms)
     if record is not None:
@@ -63,6 +66,8 @@ def dispatch(seller_id: str, plan_id: str, now: datetime) -> str:
                 # Every chunk is done (or there were none) but the plan was left in_progress
                 # by a crash before its last status write: finish it now.
                 plans.set_status(seller_id, plan_id, {"in_progress"}, "sent", finished_at=now_ms)
+                if plan.kind == notices.KIND:
+                    notices.finish(seller_id, plan_id, now_ms)
             return "already_dispatched"
         if record.get("state") == "snapshotting":
             lease_ms = settings().delivery_lease_seconds * 1000
@@ -77,6 +82,8 @@ def dispatch(seller_id: str, plan_id: str, now: datetime) -> str:
     plan_stats.set_dispatch_state(seller_id, plan_id, "enqueued")
     if chunk_count == 0:
         plans.set_status(seller_id, plan_id, {"in_progress"}, "sent", finished_at=now_ms)
+        if plan.kind == notices.KIND:
+            notices.finish(seller_id, plan_id, now_ms)
     log(logger, "plan dispatched", seller_id=seller_id, plan_id=plan_id, chunks=chunk_count)
     return "dispatched"
 
@@ -91,6 +98,9 @@ def recent_sends(seller_id: str, plan_id: str, now_ms: int, per_days: int) -> Co
 
 def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
     """Write the plan's snapshot (skip rows, chunks, figures); returns the chunk count."""
+    if plan.kind == notices.KIND:   # one unit per order and channel, not an audience
+        eligible, skipped, recipients = notices.snapshot(plan)
+        return _write_snapshot(plan, eligible, skipped, recipients, now, redo)
     seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
     audience = plan.audience or {}
     ids = audiences.audience_members(seller_id, audience, now)
@@ -110,6 +120,12 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
         else:
             skipped.append({"customer_id": cid, "channel": channels[0], "status": rules.SKIPPED,
                             "reason": reason})
+    return _write_snapshot(plan, eligible, skipped, len(items), now, redo)
+
+
+def _write_snapshot(plan: plans.PlanItem, eligible: list[str], skipped: list[dict],
+                    recipients: int, now: datetime, redo: bool) -> int:
+    seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
     cut = rules.chunked(eligible, settings().delivery_chunk_size)
     if redo:  # an abandoned snapshot: drop what it wrote that this one does not rewrite
         stale_rows = deliveries.row_ids(seller_id, plan_id) - {s["customer_id"] for s in skipped}
@@ -120,8 +136,8 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
     deliveries.put_chunks([deliveries.new_chunk(seller_id, plan_id, plan.kind, n, ids_)
                            for n, ids_ in enumerate(cut)])
     reasons = Counter(s["reason"] for s in skipped)
-    plan_stats.record_snapshot(seller_id, plan_id, len(items), len(cut), dict(reasons), now_ms)
+    plan_stats.record_snapshot(seller_id, plan_id, recipients, len(cut), dict(reasons), now_ms)
     metrics.outcomes(skipped)      # a snapshot redone after a crash counts its skips again
-    log(logger, "audience snapshot", seller_id=seller_id, plan_id=plan_id, recipients=len(items),
+    log(logger, "audience snapshot", seller_id=seller_id, plan_id=plan_id, recipients=recipients,
         eligible=len(eligible), chunks=len(cut), **{f"skipped_{k}": v for k, v in reasons.items()})
     return len(cut)

@@ -30,7 +30,7 @@ from typing import Any
 
 from chalicelib import metrics
 from chalicelib.delivery import channels as chans
-from chalicelib.delivery import engagement
+from chalicelib.delivery import engagement, notices
 from chalicelib.delivery.chunks import ChunkMessage, Fact, send_chunks, send_facts
 from chalicelib.domain import aggregates
 from chalicelib.domain import delivery as rules
@@ -172,10 +172,14 @@ def settle(chunk: deliveries.ChunkItem, now_ms: int) -> None:
                                 add=rules.chunk_counters(outcomes)), *early])
     if parked:
         deliveries.unpark(parked)
+    if chunk.kind == notices.KIND:    # charged before the chunk counts as done
+        notices.charge_chunk(chunk, now_ms)
     done, total = plan_stats.mark_chunk_done(seller_id, plan_id, number)
     if done == total and chunk.status == "done":
         if plans.set_status(seller_id, plan_id, {"in_progress"}, "sent", finished_at=now_ms):
             log(logger, "plan sent", seller_id=seller_id, plan_id=plan_id, chunks=total)
+    if done == total and chunk.kind == notices.KIND:
+        notices.finish(seller_id, plan_id, now_ms)
 
 
 # ----- rendering and sending ---------------------------------------------------------------
@@ -194,8 +198,8 @@ def _context(plan: plans.PlanItem) -> dict[str, Any]:
 
 
 def compose(plan: plans.PlanItem, ctx: dict[str, Any], customer_id: str, name: str | None,
-            language: str | None, channel: str, key: str, sent_at: int, test: bool = False
-            ) -> chans.OutMessage:
+            language: str | None, channel: str, key: str, sent_at: int, test: bool = False,
+            phone: str | None = None) -> chans.OutMessage:
     """One recipient's message in their language (else the shop's default)."""
     voucher, shown, voucher_text = ctx["voucher"], None, ""
     if voucher is not None:
@@ -212,7 +216,7 @@ def compose(plan: plans.PlanItem, ctx: dict[str, Any], customer_id: str, name: s
                             plan_id=plan.plan_id, channel=channel, message_id=rules.message_id(key),
                             text=text, locale=locale, sent_at=sent_at,
                             product_ids=list(plan.product_ids or []), voucher=shown,
-                            button=plan.button, test=test)
+                            button=plan.button, test=test, phone=phone)
 
 
 class _Prepared:
@@ -242,7 +246,7 @@ class _Prepared:
             for channel in self.channels:
                 self.batches[channel].append(compose(
                     plan, ctx, cid, item.name, item.language, channel,
-                    rules.delivery_key(plan.plan_id, cid, channel), sent_at))
+                    rules.delivery_key(plan.plan_id, cid, channel), sent_at, phone=item.phone))
 
     def outcomes(self, progress: dict[str, str | None], unsent: dict | None = None) -> list[dict]:
         """Each recipient's outcome from what the channels answered (``progress``, key ->
@@ -275,6 +279,13 @@ class _Prepared:
         return [out[cid] for cid in self.recipients if cid in out]
 
 
+def _prepared(plan: plans.PlanItem, recipients: list[str], sent_at: int) -> Any:
+    """A chunk rendered: order notices have a unit per order and channel (delivery/notices.py)."""
+    if plan.kind == notices.KIND:
+        return notices.Prepared(plan, recipients, sent_at)
+    return _Prepared(plan, recipients, sent_at)
+
+
 def send(plan: plans.PlanItem, recipients: list[str], sent_at: int, now: datetime,
          deadline: Deadline | None = None, progress: dict[str, str | None] | None = None
          ) -> list[dict] | None:
@@ -285,7 +296,7 @@ def send(plan: plans.PlanItem, recipients: list[str], sent_at: int, now: datetim
     catches a failure still knows what went out. Returns None when the deadline stopped it
     before every message went out."""
     progress = {} if progress is None else progress
-    prepared = _Prepared(plan, recipients, sent_at)
+    prepared = _prepared(plan, recipients, sent_at)
     for channel, messages in prepared.batches.items():
         todo = [m for m in messages if m.key not in progress]
         if not todo:
@@ -315,10 +326,10 @@ def cancelled_outcomes(plan: plans.PlanItem | None, recipients: list[str], sent_
     """A cancelled chunk: what an earlier attempt sent keeps its outcome, every other
     recipient is skipped as ``cancelled``."""
     unsent = {"status": rules.SKIPPED, "reason": "cancelled"}
-    if plan is None or not progress:
+    if plan is None or (not progress and plan.kind != notices.KIND):
         channel = plan.channels[0] if plan and plan.channels else "chat"
         return [{"customer_id": cid, "channel": channel, **unsent} for cid in recipients]
-    prepared = _Prepared(plan, recipients, sent_at)
+    prepared = _prepared(plan, recipients, sent_at)
     prepared.skipped = {}     # only what went out counts as sent; the rest was cancelled
     return prepared.outcomes(progress, unsent=unsent)
 

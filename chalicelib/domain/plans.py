@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.domain.automated import Window
+from chalicelib.domain import notices
 from chalicelib.domain.errors import Conflict, Invalid
 from chalicelib.domain.ids import Id
 from chalicelib.domain.shop_settings import LOCALE_PATTERN, QuietHours, quiet_until
@@ -161,10 +162,11 @@ class PlanCreate(BaseModel):
     send_at: Moment | None = Field(
         default=None, description="null = now; any UTC offset; without one, the shop's time zone")
     trigger: dict[str, Any] | None = None
-    orders: list[dict[str, Any]] | None = None
     window: Window | None = None                                       # automated
     cooldown_hours: int | None = Field(default=None, ge=0, le=720)     # automated, default 24
     holdout_percent: int | None = Field(default=None, ge=0, le=50)
+    scenario: notices.Scenario | None = Field(default=None, description="order notices")
+    orders: list[notices.NoticeOrder] | None = Field(default=None, max_length=notices.MAX_ORDERS)
     action: Literal["draft", "send"] = "draft"
 
 
@@ -183,6 +185,8 @@ class PlanPatch(BaseModel):
     window: Window | None = None
     cooldown_hours: int | None = Field(default=None, ge=0, le=720)
     holdout_percent: int | None = Field(default=None, ge=0, le=50)
+    scenario: notices.Scenario | None = None
+    orders: list[notices.NoticeOrder] | None = Field(default=None, max_length=notices.MAX_ORDERS)
 
     @model_validator(mode="after")
     def _not_null(self) -> PlanPatch:
@@ -276,11 +280,15 @@ def shape_problems(plan: dict[str, Any]) -> list[dict[str, str]]:
         problems.append(_detail("trigger", "a trigger is only for automated plans"))
     if plan.get("orders") is not None and kind != "order_notice":
         problems.append(_detail("orders", "orders are only for order notices"))
+    if kind == "order_notice":
+        problems += notices.shape_problems(plan)
     return problems
 
 
 def send_problems(plan: dict[str, Any]) -> list[dict[str, str]]:
     """What a plan must have before it can be sent (a draft may be incomplete)."""
+    if plan["kind"] == "order_notice":
+        return notices.send_problems(plan)
     problems = []
     audience = plan.get("audience") or {}
     if not audience.get("segment_ids"):

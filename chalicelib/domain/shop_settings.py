@@ -73,6 +73,8 @@ class SettingsPut(BaseModel):
     quiet_hours: QuietHours | None = None
     frequency_cap: FrequencyCap | None = None
     attribution_window_days: int = Field(default=7, ge=1, le=90)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217: the shop's "
+                                   "money and the billing balance's currency")] = "USD"
 
 
 class ShopSettings(SettingsPut):

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-WRITES = ("put_item", "update_item", "delete_item")
+WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 _lock = threading.RLock()
 
 

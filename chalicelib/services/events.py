@@ -27,6 +27,7 @@ from chalicelib.services import reactions
 from chalicelib.settings import settings
 from chalicelib.store import customers as repo
 from chalicelib.store import events as event_store
+from chalicelib.store import orders as order_store
 from chalicelib.store import queues
 from chalicelib.store.versioning import retry_on_conflict
 
@@ -154,6 +155,10 @@ def ingest(seller_id: str, raw: list[Any], now: datetime) -> dict:
     metrics.count(metrics.EVENTS_INGESTED, len(applied))
     settled = applied + recovered
     if settled:
+        # Who paid each order (order notices look orders up by id), before the events count
+        # as handled: a retry of a call that crashed here writes them again.
+        order_store.record_paid(seller_id, [(e.order_id, e.customer_id, aggregates.to_ms(e.occurred_at))
+                                            for e in settled if e.type == "order_paid"])
         # Reactions first, then the marks: a crash in between re-publishes (subscribers
         # are idempotent) instead of losing the reactions.
         reactions.publish(seller_id, [dumped[e.event_id] for e in settled])

@@ -7,9 +7,10 @@ from typing import Any
 
 from chalicelib.domain import delivery as rules
 from chalicelib.domain.aggregates import iso
+from chalicelib.domain.billing import text as amount_text
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.services import automated
-from chalicelib.store import customers, deliveries, inbox, occurrences, plan_stats, plans
+from chalicelib.store import billing, customers, deliveries, inbox, occurrences, plan_stats, plans
 
 COUNTERS = ("delivered", "failed", "read", "clicked", "replied", "unsubscribed", "orders",
             "vouchers_claimed", "vouchers_redeemed")
@@ -58,8 +59,12 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
             else:
                 totals[name] = value
     recipients = totals.pop("recipients", recipients)
+    shown = f"{cost:.2f}"
+    if plan.kind == "order_notice":   # what was charged (three places, like every billing amount)
+        held = billing.reservation(seller_id, plan_id)
+        shown = amount_text(held.charged if held is not None else Decimal(0))
     return {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
-            "gmv": f"{gmv:.2f}", "cost": f"{cost:.2f}", "by_variant": {}}
+            "gmv": f"{gmv:.2f}", "cost": shown, "by_variant": {}}
 
 
 def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int,
@@ -73,8 +78,10 @@ def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int
     rows, after = deliveries.rows_page(seller_id, plan_id, status, limit, _cursor_key(cursor, "a"))
     items = []
     for row in rows:
-        item: dict[str, Any] = {"customer_id": row.customer_id, "channel": row.channel,
-                                "status": row.status}
+        item: dict[str, Any] = {"customer_id": row.recipient_id or row.customer_id,
+                                "channel": row.channel, "status": row.status}
+        if row.order_id:
+            item["order_id"] = row.order_id
         if row.reason:
             item["reason"] = row.reason
         if row.sent_at is not None and row.status != rules.SKIPPED:
@@ -93,5 +100,6 @@ def inbox_page(seller_id: str, customer_id: str, limit: int, cursor: dict | None
     items, before = inbox.page(seller_id, customer_id, limit, _cursor_key(cursor, "b"))
     return [{"message_id": i.message_id, "plan_id": i.plan_id, "text": i.text, "locale": i.locale,
              "product_ids": list(i.product_ids or []), "voucher": i.voucher, "button": i.button,
-             "sent_at": iso(i.sent_at), "test": bool(i.test)} for i in items], \
+             "sent_at": iso(i.sent_at), "test": bool(i.test), "channel": i.channel or "chat"}
+            for i in items], \
         ({"b": before} if before else None)

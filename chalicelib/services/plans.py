@@ -19,7 +19,7 @@ from chalicelib.domain.plans import PlanCreate, PlanPatch
 from chalicelib.domain.shop_settings import ShopSettings
 from chalicelib.domain.versions import check_version
 from chalicelib.logs import get_logger, log
-from chalicelib.services import automated, plan_checks, tags
+from chalicelib.services import automated, order_notices, plan_checks, tags
 from chalicelib.store import customers, plan_history
 from chalicelib.store import imports as rate_slots  # the rolling-hour slots
 from chalicelib.store import plans as repo
@@ -27,7 +27,7 @@ from chalicelib.store import shop_settings as shop_settings_store
 from chalicelib.store.versioning import retry_on_conflict
 
 logger = get_logger("plans")
-SUPPORTED_KINDS = ("one_off", "automated")
+SUPPORTED_KINDS = ("one_off", "automated", "order_notice")
 # Refused test sends are kept in the history this long (the sent ones for good), so a client
 # hammering a refusal cannot grow a plan's history without bound.
 REFUSED_KEPT_S = 90 * 86400
@@ -56,13 +56,14 @@ def view(item: repo.PlanItem) -> dict[str, Any]:
         "dispatched_at": iso(item.dispatched_at), "finished_at": iso(item.finished_at),
         "cancelled_at": iso(item.cancelled_at), "created_by": item.created_by,
         **automated.view_fields(item),
+        **({"scenario": extra.get("scenario"), "order_count": int(extra.get("order_count") or 0)}
+           if item.kind == order_notices.KIND else {}),
     }
 
 
 def _form(item: repo.PlanItem) -> dict[str, Any]:
     """The plan form's stored values as plain data, for the domain rules."""
-    return {**{name: getattr(item, name) for name in FORM_FIELDS},
-            "orders": (item.extra or {}).get("orders")}
+    return {**{name: getattr(item, name) for name in FORM_FIELDS}, **(item.extra or {})}
 
 
 def _plain(value: Any) -> Any:
@@ -96,7 +97,7 @@ def _refused(seller_id: str, plan_id: str, action: str) -> None:
 def _supported(kind: str) -> None:
     if kind not in SUPPORTED_KINDS:
         raise Invalid(f"{kind} plans are not supported yet",
-                      [{"path": "kind", "message": "only one_off and automated plans can be "
+                      [{"path": "kind", "message": "only one_off, automated and order_notice plans can be "
                                                    "created for now"}])
 
 
@@ -106,13 +107,17 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
     cfg = _settings(seller_id)
     now_ms = to_ms(now)
     send_at = rules.to_utc(body.send_at, cfg.timezone)
+    plan_id = new_plan_id(now_ms)
+    extra = {"orders": body.orders} if body.orders is not None else None
+    if body.kind == order_notices.KIND:   # its orders are written first, under the fresh id
+        extra = order_notices.store_orders(seller_id, plan_id, body.scenario, body.orders)
     item = repo.PlanItem(
-        seller_id=seller_id, plan_id=new_plan_id(now_ms), name=body.name, kind=body.kind,
+        seller_id=seller_id, plan_id=plan_id, name=body.name, kind=body.kind,
         status="draft", audience=_plain(body.audience), channels=list(body.channels),
         content=_plain(body.content), voucher=_plain(body.voucher),
         product_ids=list(body.product_ids), button=_plain(body.button),
         send_at=to_ms(send_at) if send_at else None, trigger=body.trigger,
-        extra={"orders": body.orders} if body.orders is not None else None, warnings=[],
+        extra=extra, warnings=[],
         created_at=now_ms, updated_at=now_ms, created_by=actor)
     if body.kind == "automated":
         item.extra = automated.stored_fields(body, body.model_fields_set, cfg.timezone, item.extra)
@@ -154,24 +159,30 @@ def _start(item: repo.PlanItem, status: str, when: datetime | None, warnings: li
            now: datetime) -> dict[str, Any]:
     """draft -> scheduled (a one-time schedule) or in_progress (dispatch now)."""
     seller_id, plan_id, now_ms = item.seller_id, item.plan_id, to_ms(now)
+    # An order notice's move also reserves its estimate (402 when the balance is short).
+    move = order_notices.reserving_move(item, _settings(seller_id), now) \
+        if item.kind == order_notices.KIND else repo.set_status
     if status == "scheduled":
         # Schedule before the status moves: a crash in between leaves a schedule whose
         # firing finds a draft and does nothing, never a "scheduled" plan with no schedule.
         scheduling.schedule(seller_id, plan_id, when)
-        moved = repo.set_status(seller_id, plan_id, {"draft"}, "scheduled", send_at=to_ms(when),
-                                warnings=warnings, updated_at=now_ms)
+        moved = move(seller_id, plan_id, {"draft"}, "scheduled", send_at=to_ms(when),
+                     warnings=warnings, updated_at=now_ms)
         if moved is None:
             _refused(seller_id, plan_id, "send")
     else:
-        moved = repo.set_status(seller_id, plan_id, {"draft"}, "in_progress", send_at=now_ms,
-                                warnings=warnings, updated_at=now_ms)
+        moved = move(seller_id, plan_id, {"draft"}, "in_progress", send_at=now_ms,
+                     warnings=warnings, updated_at=now_ms)
         if moved is None:
             _refused(seller_id, plan_id, "send")
         try:
             dispatch.enqueue(seller_id, plan_id)
         except Exception:
             # Nothing was handed over: back to draft so the seller can send again.
-            repo.set_status(seller_id, plan_id, {"in_progress"}, "draft", updated_at=now_ms)
+            if item.kind == order_notices.KIND:
+                order_notices.undo_send(seller_id, plan_id, now)
+            else:
+                repo.set_status(seller_id, plan_id, {"in_progress"}, "draft", updated_at=now_ms)
             raise
     names = rules.tag_names((item.audience or {}).get("tags"))
     if names:
@@ -209,6 +220,8 @@ def cancel(seller_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
     scheduling.unschedule(seller_id, plan_id)
     if item.kind == "automated":
         automated.stopped(seller_id, plan_id)
+    if item.kind == order_notices.KIND:
+        order_notices.after_cancel(seller_id, plan_id, now)
     log(logger, "plan cancelled", seller_id=seller_id, plan_id=plan_id, was=item.status)
     return view(moved)
 
@@ -233,7 +246,10 @@ def delete(seller_id: str, plan_id: str) -> None:
 
 
 def get(seller_id: str, plan_id: str) -> dict[str, Any]:
-    return view(_get(seller_id, plan_id))
+    item = _get(seller_id, plan_id)
+    if item.kind == order_notices.KIND:   # one plan: its orders too (lists leave them out)
+        return {**view(item), "orders": order_notices.orders_of(item)}
+    return view(item)
 
 
 def list_page(seller_id: str, limit: int, before: str | None, kind: str | None,
@@ -255,7 +271,13 @@ def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int |
         check_version(expected_version, item.version)
         if item.kind == "automated":
             item.extra = automated.stored_fields(body, given, cfg.timezone, item.extra)
-        for name in given - set(automated.OWN_FIELDS):
+        notice = given & {"scenario", "orders"}
+        if notice and item.kind != order_notices.KIND:
+            raise Invalid("only order notices have a scenario and orders",
+                          [{"path": name, "message": "only for order notices"} for name in sorted(notice)])
+        if notice:
+            item.extra = order_notices.patched_extra(seller_id, item, body.scenario, body.orders, given)
+        for name in given - set(automated.OWN_FIELDS) - notice:
             if name == "send_at":
                 send_at = rules.to_utc(body.send_at, cfg.timezone)
                 item.send_at = to_ms(send_at) if send_at else None
@@ -281,7 +303,7 @@ def test_send(seller_id: str, plan_id: str, customer_id: str, actor: str, now: d
     this far (sent or refused) is written to the plan's history with the actor."""
     item = _get(seller_id, plan_id)
     rules.check_action(item.kind, item.status, "test_send")
-    if not item.content:
+    if not item.content and item.kind != order_notices.KIND:
         raise Invalid("the plan has no content yet",
                       [{"path": "content", "message": "a template_id or a text is required"}])
     customer = customers.get(seller_id, customer_id)
@@ -306,7 +328,8 @@ def test_send(seller_id: str, plan_id: str, customer_id: str, actor: str, now: d
         raise RateLimited(f"at most {rules.TEST_SENDS_PER_HOUR} test sends per plan per hour",
                           rules.retry_after_seconds(wait))
     try:
-        sent = worker.send_test(seller_id, plan_id, customer_id, now)
+        sent = order_notices.test_send(item, customer, _settings(seller_id), now) \
+            if item.kind == order_notices.KIND else worker.send_test(seller_id, plan_id, customer_id, now)
     except Exception:
         # Nothing went out: the slot is given back, so only test sends that happened count.
         rate_slots.release_slot(seller_id, limit, slot, now_ms + window)

@@ -83,6 +83,8 @@ class DeliveryRow(BaseModel):
     chunk = NumberAttribute(null=True)              # where its engagement counters live
     variant = UnicodeAttribute(null=True)
     voucher_code = UnicodeAttribute(null=True)
+    order_id = UnicodeAttribute(null=True)          # order notices: the key is order/channel,
+    recipient_id = UnicodeAttribute(null=True)      # and the customer is kept here
 
 
 class EarlyFact(BaseModel):
@@ -189,7 +191,8 @@ def put_rows(seller_id: str, plan_id: str, outcomes: list[dict], chunk: int | No
     rows = [DeliveryRow(pk=pk, customer_id=o["customer_id"], channel=o["channel"],
                         status=o["status"], reason=o.get("reason"),
                         sent_at=sent_at if o["status"] != "skipped" else None, chunk=chunk,
-                        variant=o.get("variant"), voucher_code=o.get("voucher_code"))
+                        variant=o.get("variant"), voucher_code=o.get("voucher_code"),
+                        order_id=o.get("order_id"), recipient_id=o.get("recipient_id"))
             for o in outcomes]
     batch_put(DeliveryRow, rows)
 

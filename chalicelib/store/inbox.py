@@ -33,6 +33,8 @@ class InboxItem(BaseModel):
     sent_at = NumberAttribute()
     test = BooleanAttribute(default=False)
     delivery_key = UnicodeAttribute(null=True)
+    channel = UnicodeAttribute(null=True)          # chat (absent), sms, voice (the local channels)
+    phone = UnicodeAttribute(null=True)            # where a local sms / voice message went
 
 
 def inbox_pk(seller_id: str, customer_id: str) -> str:

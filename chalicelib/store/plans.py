@@ -76,13 +76,18 @@ def set_status(seller_id: str, plan_id: str, allowed_from: set[str], to: str,
     UpdateItem; bumps ``version``). Returns the updated plan, or None when the plan is not in
     an allowed status (or does not exist)."""
     plan = PlanItem(seller_id=seller_id, plan_id=plan_id, version=0)  # non-None: PynamoDB adds 1
-    actions = [PlanItem.status.set(to)]   # PynamoDB increments version itself
-    actions += [getattr(PlanItem, name).set(value) for name, value in fields.items()]
-    actions += _sweep_index(to, fields)
     moved = landed(lambda: plan.update(
-        actions=actions, add_version_condition=False,
+        actions=status_actions(to, fields), add_version_condition=False,
         condition=PlanItem.status.is_in(*allowed_from) & PlanItem.plan_id.exists()))
     return plan if moved else None
+
+
+def status_actions(to: str, fields: dict[str, Any]) -> list[Any]:
+    """The update actions of a move to ``to`` (PynamoDB increments ``version`` itself), for
+    ``set_status`` and for a move written in one transaction with something else (billing)."""
+    actions = [PlanItem.status.set(to)]
+    actions += [getattr(PlanItem, name).set(value) for name, value in fields.items()]
+    return actions + _sweep_index(to, fields)
 
 
 def _sweep_index(to: str, fields: dict[str, Any]) -> list[Any]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from chalicelib.store.billing import BillingItem
 from chalicelib.store.customers import CustomerItem
 from chalicelib.store.deliveries import ChunkItem, DeliveryRow, EarlyFact
 from chalicelib.store.events import EventSeen, ShopEvent
 from chalicelib.store.imports import ImportItem, RateSlot
 from chalicelib.store.inbox import InboxItem
 from chalicelib.store.occurrences import InterestItem, OccurrenceItem
+from chalicelib.store.orders import NoticeOrderItem, OrderItem
 from chalicelib.store.plan_history import PlanHistoryItem
 from chalicelib.store.plan_stats import PlanStatsItem
 from chalicelib.store.plans import PlanItem
@@ -47,6 +49,9 @@ TABLES = [
     ManifestItem,
     OccurrenceItem,
     InterestItem,
+    BillingItem,
+    OrderItem,
+    NoticeOrderItem,
 ]
 
 

@@ -200,6 +200,27 @@ def _writes_in_a_new_shop(walk: Walk) -> None:
          expect=204)
     walk("DELETE", "/v1/tags/{tag_id}", path={"tag_id": tag["tag_id"]}, expect=204)
     walk("GET", "/v1/tags/audit", expect=200)
+    _billing_and_notices(walk)
+
+
+def _billing_and_notices(walk: Walk) -> None:
+    """Billing and an order notice in the same shop (w1 paid order o1 above)."""
+    walk("GET", "/v1/billing", expect=200)
+    walk("POST", "/v1/billing/topups", body={"amount": "5"}, expect=201)
+    notice = walk("POST", "/v1/plans", body={
+        "name": "Late rice", "kind": "order_notice", "scenario": "out_of_stock",
+        "channels": ["chat", "sms"], "orders": [{"order_id": "o1", "product_name": "Rice",
+                                                 "solution": "a refund"}]}, expect=201)
+    walk("POST", "/v1/plans/{plan_id}/orders", path={"plan_id": notice["plan_id"]},
+         body="order_id,product_name,solution\no1,Rice,a swap\nnope,Tea,x\n",
+         media_type="text/csv", expect=200)
+    walk("POST", "/v1/plans/{plan_id}/test-send", path={"plan_id": notice["plan_id"]},
+         body={"customer_id": "w1"}, expect=200)
+    walk("GET", "/v1/plans/{plan_id}", path={"plan_id": notice["plan_id"]}, expect=200)
+    walk("POST", "/v1/plans/{plan_id}/send", path={"plan_id": notice["plan_id"]}, expect=200)
+    walk("GET", "/v1/billing/ledger", query={"limit": 2}, expect=200)
+    walk("GET", "/v1/plans/{plan_id}/deliveries", path={"plan_id": notice["plan_id"]}, expect=200)
+    walk("GET", "/v1/customers/{customer_id}/inbox", path={"customer_id": "w1"}, expect=200)
 
 
 def test_every_route_answers_a_full_shop_with_what_the_document_says(stack):

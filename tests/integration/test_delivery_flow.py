@@ -252,7 +252,7 @@ def test_scheduling_twice_moves_the_schedule_and_unscheduling_twice_is_harmless(
     assert schedules.get(scheduling.schedule_name("s-sched", "plan-x")) is None
 
 
-def test_sms_without_a_phone_is_skipped_and_sms_with_one_fails_as_not_supported(api, app):
+def test_sms_without_a_phone_is_skipped_and_sms_with_one_goes_through_the_local_channel(api, app):
     from datetime import UTC, datetime
 
     from chalicelib.store import plans
@@ -268,8 +268,11 @@ def test_sms_without_a_phone_is_skipped_and_sms_with_one_fails_as_not_supported(
     assert dispatch.dispatch(api.seller_id, "pl-sms", datetime.now(UTC)) == "dispatched"
     run_pipeline(app)
     rows = {r["customer_id"]: r for r in api.get("/v1/plans/pl-sms/deliveries").json["items"]}
-    assert (rows[ids[0]]["status"], rows[ids[0]]["reason"]) == ("failed", "channel_not_supported")
+    # SMS is wired now (the local channel records it; AWS End User Messaging when deployed)
+    assert (rows[ids[0]]["status"], rows[ids[0]].get("reason")) == ("delivered", None)
     assert (rows[ids[1]]["status"], rows[ids[1]]["reason"]) == ("skipped", "no_phone")
     perf = api.get("/v1/plans/pl-sms/performance").json
-    assert (perf["failed"], perf["skipped"]["no_phone"]) == (1, 1)
+    assert (perf["delivered"], perf["skipped"]["no_phone"]) == (1, 1)
+    inbox = api.get(f"/v1/customers/{ids[0]}/inbox").json["items"]
+    assert [m["channel"] for m in inbox] == ["sms"]
     assert api.get("/v1/plans/pl-sms").json["status"] == "sent"

@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # Not the region `make package` falls back to: the template names none.
 REGION = "eu-west-1"
 PARAMETERS = {"JwtSecretParameter": "/seller-crm/dev/jwt-secret",
-              "MessagingEndpoint": "https://chat.example.test/send"}
+              "MessagingEndpoint": "https://chat.example.test/send",
+              "SmsOriginationIdentity": "arn:aws:sms-voice:us-east-1:123456789012:pool/pool-crm",
+              "VoiceOriginationIdentity": "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-1"}
 
 
 @pytest.fixture(scope="module")

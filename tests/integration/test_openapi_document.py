@@ -66,7 +66,7 @@ def test_every_route_with_a_body_names_a_model_of_the_responses_package(app):
     ("GET", "/v1/customers/{customer_id}", ["400", "401", "403", "404"]),
     ("POST", "/v1/events", ["400", "401", "403", "409", "413"]),
     ("POST", "/v1/imports", ["400", "401", "403", "409", "413", "429"]),
-    ("POST", "/v1/plans/{plan_id}/test-send", ["400", "401", "403", "404", "409", "429"]),
+    ("POST", "/v1/plans/{plan_id}/test-send", ["400", "401", "402", "403", "404", "409", "429"]),
     ("DELETE", "/v1/tag-rules/{rule_id}", ["400", "401", "403", "404"]),
 ])
 def test_each_route_lists_only_the_error_statuses_it_can_answer(doc, method, path, errors):

@@ -85,12 +85,12 @@ def _paths(response) -> list[str]:
     ({"button": {"type": "homepage"}}, "button.type"),
     ({"channels": ["sms"]}, "channels"),
     ({"kind": "automated", "trigger": {"type": "nope"}}, "trigger"),
-    ({"kind": "order_notice"}, "kind"),
+    ({"kind": "order_notice"}, "scenario"),        # a notice now: a one-off's body does not fit it
     ({"send_at": "2026-13-01T00:00:00Z"}, "send_at"),
     ({"action": "launch"}, "action"),
     ({"send_at": "0001-01-01T00:00:00+05:00"}, "send_at"),
     ({"trigger": {"event": "cart_added"}}, "trigger"),
-    ({"orders": [{"order_id": "o1"}]}, "orders"),
+    ({"orders": [{"order_id": "o1", "product_name": "Rice"}]}, "orders"),
 ])
 def test_plan_form_errors_are_400_naming_the_field(api, shop, change, path):
     r = api.post("/v1/plans", plan_body(**change))

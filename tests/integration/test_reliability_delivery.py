@@ -287,3 +287,76 @@ def test_two_workers_racing_for_one_chunk_send_it_once(api, app, monkeypatch):
     assert len(sends) == 6 and set(sends.values()) == {1}
     run_pipeline(app)
     assert all(len(api.get(f"/v1/customers/{c}/inbox").json["items"]) == 1 for c in ids)
+
+
+@pytest.mark.parametrize("seed", [11])
+def test_duplicates_and_crashes_charge_each_delivered_sms_once_and_release_the_rest_once(
+        api, app, monkeypatch, fast_retries, seed):
+    """The fault injection above, on an order notice over chat and SMS, with crashes around
+    the charges and the release as well: the money comes out exact."""
+    from decimal import Decimal
+
+    from chalicelib.delivery import channels, notices
+    from chalicelib.store import billing
+    from tests.integration.notice_support import (
+        assert_ledger_sums,
+        cost_from_ledger,
+        ledger,
+        notice_body,
+        seed_orders,
+        topup,
+    )
+
+    orders = seed_orders(api, 10, no_phone=(3,), blocked=(5,), unsubscribed=(9,))
+    topup(api, "1")
+    chaos = inject_crashes(monkeypatch, seed, rate=0.06)
+    sms_sends: Counter[str] = Counter()
+    original = channels.LocalPhone.send
+
+    def counted(self, messages):
+        sms_sends.update(m.key for m in messages)
+        return original(self, messages)
+
+    monkeypatch.setattr(channels.LocalPhone, "send", counted)
+    chaos.wrap(channels.LocalPhone, "send")
+    chaos.wrap(billing, "charge")
+    chaos.wrap(billing, "release")
+    chaos.wrap(notices, "finish")
+    # Whatever the seed does, the first charge and the first release each land and then
+    # "crash" before their caller learns it (the most dangerous spot for money).
+    forced: Counter[str] = Counter()
+    for name in ("charge", "release"):
+        landed_once = getattr(billing, name)
+
+        def once_then_crash(*args, _name=name, _real=landed_once, **kwargs):
+            result = _real(*args, **kwargs)
+            if result is not None and result is not False and not forced[_name]:
+                forced[_name] += 1
+                raise Crash(f"after {_name}")
+            return result
+
+        monkeypatch.setattr(billing, name, once_then_crash)
+    chaos.enabled = False
+    plan = api.post("/v1/plans", notice_body(orders))
+    assert plan.status_code == 201, plan.json
+    pid = plan.json["plan_id"]
+    chaos.enabled = True
+    run_pipeline(app, duplicate=True)
+    chaos.enabled = False
+
+    assert api.get(f"/v1/plans/{pid}").json["status"] == "sent"
+    paid = [o for i, o in enumerate(orders) if i not in (3, 5, 9)]        # 7 SMS
+    assert {k.split("#")[1] for k in sms_sends} == set(paid)
+    for customer in ("nc000", "nc003", "nc005"):
+        inbox = api.get(f"/v1/customers/{customer}/inbox").json["items"]
+        assert sorted(m["channel"] for m in inbox) == {"nc000": ["chat", "sms"], "nc003": ["chat"],
+                                                       "nc005": []}[customer]
+    billing_now = assert_ledger_sums(api)
+    assert billing_now["reserved"] == "0.000"
+    assert cost_from_ledger(api, pid) == Decimal("0.035") * len(paid)
+    assert billing_now["balance"] == f"{Decimal(1) - Decimal('0.035') * len(paid):.3f}"
+    assert api.get(f"/v1/plans/{pid}/performance").json["cost"] == f"{Decimal('0.035') * len(paid):.3f}"
+    kinds = Counter(e["kind"] for e in ledger(api) if e.get("plan_id") == pid)
+    assert kinds["reserve"] == 1 and kinds["release"] <= 1
+    assert len(chaos.crashes) >= 3, chaos.crashes
+    assert forced == {"charge": 1, "release": 1}     # each died once right after landing

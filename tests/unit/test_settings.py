@@ -100,3 +100,20 @@ def test_the_app_refuses_to_import_on_dev_with_local_defaults(env):
                          text=True, timeout=120, env={**clean, "CRM_STAGE": "dev", **env})
     assert run.returncode != 0
     assert "stage 'dev' refuses to serve" in run.stderr
+
+
+@pytest.mark.parametrize("changes, why", [
+    ({"phone_channel": "local"}, "CRM_PHONE_CHANNEL='local' records SMS and voice"),
+    ({"price_sms": "0.0351"}, "CRM_PRICE_SMS must be 0–100 with at most three decimal places"),
+    ({"price_voice": "-1"}, "CRM_PRICE_VOICE must be"),
+])
+def test_a_deployed_stage_refuses_the_local_sms_voice_channel_and_bad_prices(changes, why):
+    with pytest.raises(ValueError, match=why):
+        Settings(stage="dev", **{**DEPLOYED, **changes})
+
+
+def test_sms_and_voice_are_local_offline_and_aws_on_a_deployment_by_default():
+    assert Settings(stage="test").phone_channel == "local"
+    deployed = Settings(stage="prod", **DEPLOYED)
+    assert deployed.phone_channel == "aws"
+    assert (str(deployed.price_sms), str(deployed.price_voice)) == ("0.035", "0.200")

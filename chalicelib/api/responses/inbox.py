@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from chalicelib.api.responses import ResponseModel, Time, page_of
@@ -19,6 +21,8 @@ class InboxMessage(ResponseModel):
     button: MessageButton | None
     sent_at: Time
     test: bool = Field(description="a test send (counts in no figure)")
+    channel: Literal["chat", "sms", "voice"] = Field(
+        description="chat, or the local sms / voice channel's record of what would be sent")
 
 
 InboxMessagePage = page_of(InboxMessage)

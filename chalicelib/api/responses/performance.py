@@ -39,6 +39,7 @@ class Delivery(ResponseModel):
     sent_at: Time = omitted()
     variant: str = omitted()
     occurrence: str = omitted(description="automated plans: one item per message")
+    order_id: str = omitted(description="order notices: the order this message is about")
 
 
 DeliveryPage = page_of(Delivery)

@@ -64,6 +64,8 @@ class Plan(ResponseModel):
     send_at: Time | None
     trigger: dict[str, Any] | None
     orders: list[dict[str, Any]] | None
+    scenario: str | None = omitted(description="order notices: delayed_shipping | out_of_stock")
+    order_count: int = omitted(description="order notices: how many orders it carries")
     warnings: list[str]
     version: int
     created_at: Time
@@ -78,6 +80,17 @@ class Plan(ResponseModel):
 
 
 PlanPage = page_of(Plan)
+
+
+class TestSendMessage(ResponseModel):
+    """One channel's message of an order notice's test send."""
+    __test__ = False
+    channel: Channel
+    message_id: str
+    text: str
+    locale: str
+    status: Literal["delivered", "failed"]
+    reason: str | None
 
 
 class TestSend(ResponseModel):
@@ -96,6 +109,8 @@ class TestSend(ResponseModel):
     button: MessageButton | None
     sent_at: Time
     test: bool
+    order_id: str | None = omitted(description="order notices: the order whose text was sent")
+    messages: list[TestSendMessage] = omitted(description="order notices: one per channel")
 
 
 class PlanHistoryEntry(ResponseModel):
