@@ -32,7 +32,7 @@ from chalicelib import metrics
 from chalicelib.delivery import channels as chans
 from chalicelib.delivery import engagement
 from chalicelib.delivery.chunks import ChunkMessage, Fact, send_chunks, send_facts
-from chalicelib.domain import aggregates
+from chalicelib.domain import aggregates, families
 from chalicelib.domain import delivery as rules
 from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import NotFound
@@ -226,6 +226,8 @@ class _Prepared:
         self.recipients = recipients
         self.channels = list(plan.channels or ["chat"])
         self.skipped: dict[str, dict] = {}
+        self.withheld: set[str] = set()   # a family voucher they do not qualify for
+        family = getattr(ctx["voucher"], "family", None)
         self.batches: dict[str, list[chans.OutMessage]] = {c: [] for c in self.channels}
         for cid in recipients:
             item = items.get(cid)
@@ -239,9 +241,13 @@ class _Prepared:
                 self.skipped[cid] = {"customer_id": cid, "channel": self.channels[0],
                                      "status": rules.SKIPPED, "reason": reason}
                 continue
+            mine = ctx
+            if family and not families.qualifies(family, item.agg, sent_at):
+                mine = {**ctx, "voucher": None}   # the message goes, without the voucher
+                self.withheld.add(cid)
             for channel in self.channels:
                 self.batches[channel].append(compose(
-                    plan, ctx, cid, item.name, item.language, channel,
+                    plan, mine, cid, item.name, item.language, channel,
                     rules.delivery_key(plan.plan_id, cid, channel), sent_at))
 
     def outcomes(self, progress: dict[str, str | None], unsent: dict | None = None) -> list[dict]:
@@ -268,6 +274,8 @@ class _Prepared:
                        "reason": None if delivered else next(iter(by_channel.values()))}
             if cid in codes:
                 outcome["voucher_code"] = codes[cid]
+            if cid in self.withheld:
+                outcome["voucher_withheld"] = True
             out[cid] = outcome
         if unsent is not None:
             for cid in self.recipients:

@@ -11,7 +11,7 @@ from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.store import customers, deliveries, inbox, plan_stats, plans
 
 COUNTERS = ("delivered", "failed", "read", "clicked", "replied", "unsubscribed", "orders",
-            "vouchers_claimed", "vouchers_redeemed")
+            "vouchers_claimed", "vouchers_redeemed", "vouchers_withheld")
 
 
 def _plan(seller_id: str, plan_id: str) -> plans.PlanItem:
