@@ -153,8 +153,9 @@ class PlanCreate(BaseModel):
     voucher: VoucherChoice | None = None
     product_ids: ProductIds = Field(default_factory=list)
     button: Button | None = None
-    send_at: Moment | None = Field(
-        default=None, description="null = now; any UTC offset; without one, the shop's time zone")
+    send_at: Moment | Literal["best"] | None = Field(
+        default=None, description="null = now; any UTC offset; without one, the shop's time "
+                                  "zone; \"best\": the shop's peak read hour within 24 h")
     trigger: dict[str, Any] | None = None
     orders: list[dict[str, Any]] | None = None
     action: Literal["draft", "send"] = "draft"
@@ -170,7 +171,7 @@ class PlanPatch(BaseModel):
     voucher: VoucherChoice | None = None
     product_ids: ProductIds | None = None
     button: Button | None = None
-    send_at: Moment | None = None
+    send_at: Moment | Literal["best"] | None = None
     trigger: dict[str, Any] | None = None
 
     @model_validator(mode="after")

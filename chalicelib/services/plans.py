@@ -18,7 +18,7 @@ from chalicelib.domain.plans import PlanCreate, PlanPatch
 from chalicelib.domain.shop_settings import ShopSettings
 from chalicelib.domain.versions import check_version
 from chalicelib.logs import get_logger, log
-from chalicelib.services import plan_checks, tags
+from chalicelib.services import plan_checks, send_time, tags
 from chalicelib.store import customers, plan_history
 from chalicelib.store import imports as rate_slots  # the rolling-hour slots
 from chalicelib.store import plans as repo
@@ -101,14 +101,14 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
     _supported(body.kind)
     cfg = _settings(seller_id)
     now_ms = to_ms(now)
-    send_at = rules.to_utc(body.send_at, cfg.timezone)
+    send_at, best = send_time.resolve(seller_id, body.send_at, cfg.timezone, now)
     item = repo.PlanItem(
         seller_id=seller_id, plan_id=new_plan_id(now_ms), name=body.name, kind=body.kind,
         status="draft", audience=_plain(body.audience), channels=list(body.channels),
         content=_plain(body.content), voucher=_plain(body.voucher),
         product_ids=list(body.product_ids), button=_plain(body.button),
         send_at=to_ms(send_at) if send_at else None, trigger=body.trigger,
-        extra={"orders": body.orders} if body.orders is not None else None, warnings=[],
+        extra={"orders": body.orders} if body.orders is not None else None, warnings=best,
         created_at=now_ms, updated_at=now_ms, created_by=actor)
     if body.action == "draft":
         plan_checks.validate(seller_id, _form(item), cfg, now, sending=False)
@@ -117,6 +117,7 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
         return view(item)
     status, when, warnings = rules.send_timing(send_at, now, cfg.timezone, cfg.quiet_hours)
     plan_checks.validate(seller_id, _form(item), cfg, when or now, sending=True)
+    warnings = best + warnings
     repo.create(item)   # a draft first: if handing over fails, the seller still has the form
     return _start(item, status, when, warnings, now)
 
@@ -220,8 +221,9 @@ def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int |
         check_version(expected_version, item.version)
         for name in given:
             if name == "send_at":
-                send_at = rules.to_utc(body.send_at, cfg.timezone)
+                send_at, best = send_time.resolve(seller_id, body.send_at, cfg.timezone, now)
                 item.send_at = to_ms(send_at) if send_at else None
+                item.warnings = best
             else:
                 setattr(item, name, _plain(getattr(body, name)))
         item.updated_at = to_ms(now)
