@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import datetime
 
 from chalicelib import audiences, metrics
+from chalicelib.delivery import follow_up
 from chalicelib.delivery.chunks import DispatchMessage, send_chunks
 from chalicelib.domain import aggregates
 from chalicelib.domain import delivery as rules
@@ -107,7 +108,11 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
     """Write the plan's snapshot (skip rows, chunks, figures); returns the chunk count."""
     seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
     audience = plan.audience or {}
-    ids = audience_ids(seller_id, audience, now)
+    original = follow_up.original_of(plan)
+    if original:   # a follow-up: fixed now, from the original's deliveries and reads
+        audience, ids = {}, follow_up.non_readers(seller_id, original)
+    else:
+        ids = audience_ids(seller_id, audience, now)
     items = customers.batch_get(seller_id, sorted(ids)) if ids else {}
     if audience.get("tags"):
         keep = audiences.compile_rule(seller_id, {"tags": audience["tags"]}, now)

@@ -12,8 +12,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from chalicelib.domain.errors import Conflict, Invalid
 from chalicelib.domain.ids import Id
+from chalicelib.domain.send_time import SendAt
 from chalicelib.domain.shop_settings import LOCALE_PATTERN, QuietHours, quiet_until
-from chalicelib.domain.vouchers import Moment, ProductId
+from chalicelib.domain.vouchers import ProductId
 
 Kind = Literal["one_off", "automated", "order_notice"]
 Channel = Literal["chat", "sms", "voice"]
@@ -153,7 +154,7 @@ class PlanCreate(BaseModel):
     voucher: VoucherChoice | None = None
     product_ids: ProductIds = Field(default_factory=list)
     button: Button | None = None
-    send_at: Moment | Literal["best"] | None = Field(
+    send_at: SendAt | None = Field(
         default=None, description="null = now; any UTC offset; without one, the shop's time "
                                   "zone; \"best\": the shop's peak read hour within 24 h")
     trigger: dict[str, Any] | None = None
@@ -171,7 +172,7 @@ class PlanPatch(BaseModel):
     voucher: VoucherChoice | None = None
     product_ids: ProductIds | None = None
     button: Button | None = None
-    send_at: Moment | Literal["best"] | None = None
+    send_at: SendAt | None = None
     trigger: dict[str, Any] | None = None
 
     @model_validator(mode="after")
@@ -273,7 +274,8 @@ def send_problems(plan: dict[str, Any]) -> list[dict[str, str]]:
     """What a plan must have before it can be sent (a draft may be incomplete)."""
     problems = []
     audience = plan.get("audience") or {}
-    if not audience.get("segment_ids"):
+    # A follow-up's audience is the original's non-readers, fixed at its dispatch.
+    if not audience.get("segment_ids") and not plan.get("follow_up_of"):
         problems.append(_detail("audience.segment_ids", "at least one segment is required"))
     if not plan.get("content"):
         problems.append(_detail("content", "a template_id or a text is required"))

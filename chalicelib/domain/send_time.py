@@ -9,13 +9,33 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+from pydantic import PlainValidator, TypeAdapter, ValidationError, WithJsonSchema
+
 from chalicelib.domain import aggregates
+from chalicelib.domain.vouchers import Moment
 
 WINDOW_MS = 30 * aggregates.DAY_MS
 DEFAULT_HOUR = 20
 BEST = "best"
+_MOMENT: TypeAdapter = TypeAdapter(Moment)
+
+
+def _send_at(value: Any) -> datetime | str:
+    if value == BEST:
+        return BEST
+    try:
+        return _MOMENT.validate_python(value)
+    except ValidationError as exc:   # one message at the field itself, not per union arm
+        raise ValueError(f"not a time with an offset, nor \"best\": "
+                         f"{exc.errors()[0]['msg']}") from None
+
+
+# A plan's ``send_at``: a time (any offset; none: the shop's zone), or "best".
+SendAt = Annotated[datetime | str, PlainValidator(_send_at), WithJsonSchema(
+    {"anyOf": [{"type": "string", "format": "date-time"}, {"const": BEST}]})]
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ def view(item: repo.PlanItem) -> dict[str, Any]:
         "content": item.content, "voucher": item.voucher,
         "product_ids": list(item.product_ids or []), "button": item.button,
         "send_at": iso(item.send_at), "trigger": item.trigger, "orders": extra.get("orders"),
+        "follow_up_of": extra.get("follow_up_of"),
         "warnings": list(item.warnings or []), "version": item.version,
         "created_at": iso(item.created_at), "updated_at": iso(item.updated_at),
         "dispatched_at": iso(item.dispatched_at), "finished_at": iso(item.finished_at),
@@ -59,7 +60,8 @@ def view(item: repo.PlanItem) -> dict[str, Any]:
 def _form(item: repo.PlanItem) -> dict[str, Any]:
     """The plan form's stored values as plain data, for the domain rules."""
     return {**{name: getattr(item, name) for name in FORM_FIELDS},
-            "orders": (item.extra or {}).get("orders")}
+            "orders": (item.extra or {}).get("orders"),
+            "follow_up_of": (item.extra or {}).get("follow_up_of")}
 
 
 def _plain(value: Any) -> Any:

@@ -218,6 +218,13 @@ def row_ids(seller_id: str, plan_id: str) -> set[str]:
                                                      consistent_read=True)}
 
 
+def delivered_ids(seller_id: str, plan_id: str) -> set[str]:
+    """The customers a plan delivered to (a follow-up's starting audience)."""
+    return {r.customer_id for r in DeliveryRow.query(
+        plan_pk(seller_id, plan_id), filter_condition=DeliveryRow.status == "delivered",
+        attributes_to_get=["pk", "customer_id", "status"], consistent_read=True)}
+
+
 def delete_rows(seller_id: str, plan_id: str, customer_ids: set[str]) -> None:
     with DeliveryRow.batch_write() as batch:
         for cid in customer_ids:

@@ -57,6 +57,8 @@ class Plan(ResponseModel):
     send_at: Time | None
     trigger: dict[str, Any] | None
     orders: list[dict[str, Any]] | None
+    follow_up_of: str | None = Field(default=None, description="the plan this follows up "
+                                                               "(to its non-readers)")
     warnings: list[str]
     version: int
     created_at: Time
