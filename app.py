@@ -4,6 +4,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import batch, metrics
 from chalicelib.api import (
+    conversations,
     customers,
     followups,
     health,
@@ -31,7 +32,7 @@ app.register_middleware(metrics.flush_after, "all")   # EMF metrics written per 
 # One blueprint per resource, named after its URL (/v1/<name>); health serves /health and
 # /openapi.json, inbox the local chat channel's /v1/customers/{id}/inbox.
 for blueprint in (health, customers, segments, tags, imports, tag_rules, products, vouchers,
-                  shop_settings, plans, performance, inbox, followups):
+                  shop_settings, plans, performance, inbox, followups, conversations):
     app.register_blueprint(blueprint.bp)
 # Uploads arrive as raw bytes (base64 through API Gateway), so a file that is not UTF-8 is
 # refused by the importer with a 400 instead of being mangled on the way in.

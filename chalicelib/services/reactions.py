@@ -23,6 +23,7 @@ SUBSCRIBERS: list[str] = [
     "chalicelib.services.tag_rules:on_events",
     "chalicelib.delivery.engagement:on_events",
     "chalicelib.services.vouchers:on_events",
+    "chalicelib.services.conversations:on_events",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chalicelib.store.conversations import ConversationItem
 from chalicelib.store.customers import CustomerItem
 from chalicelib.store.deliveries import ChunkItem, DeliveryRow, EarlyFact
 from chalicelib.store.events import EventSeen, ShopEvent
@@ -42,6 +43,7 @@ TABLES = [
     EarlyFact,
     PlanStatsItem,
     InboxItem,
+    ConversationItem,
 ]
 
 
