@@ -73,6 +73,10 @@ class SettingsPut(BaseModel):
     quiet_hours: QuietHours | None = None
     frequency_cap: FrequencyCap | None = None
     attribution_window_days: int = Field(default=7, ge=1, le=90)
+    send_rate_per_minute: int | None = Field(
+        default=None, ge=1, le=100_000, strict=True,
+        description="at most this many messages of the shop in any 60 seconds (all plans and "
+                    "channels, test sends excepted); null: no limit")
 
 
 class ShopSettings(SettingsPut):

@@ -8,6 +8,7 @@ from chalicelib.store.deliveries import ChunkItem, DeliveryRow, EarlyFact
 from chalicelib.store.events import EventSeen, ShopEvent
 from chalicelib.store.imports import ImportItem, RateSlot
 from chalicelib.store.inbox import InboxItem
+from chalicelib.store.pacing import PaceItem
 from chalicelib.store.plan_history import PlanHistoryItem
 from chalicelib.store.plan_stats import PlanStatsItem
 from chalicelib.store.plans import PlanItem
@@ -44,6 +45,7 @@ TABLES = [
     PlanStatsItem,
     InboxItem,
     ConversationItem,
+    PaceItem,
 ]
 
 
