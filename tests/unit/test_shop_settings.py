@@ -13,7 +13,8 @@ from chalicelib.domain.shop_settings import QuietHours, SettingsPut, defaults, f
 def test_defaults_name_the_shop_after_the_seller():
     assert defaults("s1").model_dump() == {
         "shop_name": "s1", "timezone": "UTC", "default_locale": "en", "default_region": None,
-        "quiet_hours": None, "frequency_cap": None, "attribution_window_days": 7, "version": 0}
+        "quiet_hours": None, "frequency_cap": None, "attribution_window_days": 7,
+        "send_rate_per_minute": None, "version": 0}
 
 
 def test_a_put_leaving_fields_out_gives_their_defaults():
