@@ -20,7 +20,8 @@ def stack():
 
     log = tempfile.NamedTemporaryFile("w", prefix="e2e-stack-", suffix=".log", delete=False)
     started = spawn(stderr=log)
-    yield {"base": started.base, "banner": started.banner, "proc": started.proc}
+    yield {"base": started.base, "banner": started.banner, "proc": started.proc,
+           "moto": started.moto_url}
     started.stop(timeout=20)
     log.close()
 
