@@ -14,6 +14,7 @@ import math
 import time
 from typing import TypeVar
 
+from chalicelib.domain.errors import KeptChanging
 from chalicelib.store import pacing as store
 
 T = TypeVar("T")
@@ -49,7 +50,12 @@ class Pacer:
         current second; raises Paced when the second has no room. A grant whose second
         passed before the call could start is given up (it only wastes room) and retried."""
         while True:
-            grant = store.reserve(self.seller_id, len(piece), self.rate, clock_ms())
+            try:
+                grant = store.reserve(self.seller_id, len(piece), self.rate, clock_ms())
+            except KeptChanging:
+                # Too many workers of the shop at once: come back in a second rather than
+                # failing the record (its visibility timeout is minutes).
+                raise Paced(self.seller_id, clock_ms() + 1000) from None
             if not grant.granted:
                 raise Paced(self.seller_id, (grant.retry_at_s or grant.second + 1) * 1000)
             if grant.current(clock_ms()):
