@@ -4,6 +4,7 @@ the sparse index ``by_latest`` that lists a seller's conversations newest reply 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
@@ -12,8 +13,11 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from chalicelib.store.base import BaseModel, get_or_none, meta
 from chalicelib.store.versioning import conditional_save, retry_on_conflict
 
-# Replies kept per conversation (the latest ones): bounded, whatever a customer sends.
+# Replies kept per conversation (the latest ones): bounded, whatever a customer sends, in
+# count and in bytes (a DynamoDB item holds 400 KB; 2,000 Thai characters of text are 12 KB
+# of escaped JSON).
 MAX_REPLIES = 100
+MAX_BYTES = 300_000
 
 
 class ByLatest(GlobalSecondaryIndex):
@@ -61,8 +65,7 @@ def add_replies(seller_id: str, customer_id: str, plan_id: str,
         if not fresh:
             return False
         kept.update(fresh)
-        if len(kept) > MAX_REPLIES:     # the latest stay (ties: by event id)
-            kept = dict(sorted(kept.items(), key=lambda kv: (kv[1][0], kv[0]))[-MAX_REPLIES:])
+        kept = _bounded(kept)
         item.replies = kept
         item.latest = max(at for at, _ in kept.values())
         item.latest_key = f"{int(item.latest):018d}#{thread}"
@@ -70,6 +73,15 @@ def add_replies(seller_id: str, customer_id: str, plan_id: str,
         return True
 
     return retry_on_conflict(attempt, what=f"conversation '{thread}'")
+
+
+def _bounded(replies: dict[str, list]) -> dict[str, list]:
+    """The latest replies (ties: by event id) within MAX_REPLIES and MAX_BYTES."""
+    ordered = sorted(replies.items(), key=lambda kv: (kv[1][0], kv[0]))[-MAX_REPLIES:]
+    size = sum(len(json.dumps(kv)) for kv in ordered)
+    while size > MAX_BYTES and len(ordered) > 1:
+        size -= len(json.dumps(ordered.pop(0)))
+    return dict(ordered)
 
 
 def page(seller_id: str, limit: int, before: str | None) -> tuple[list[ConversationItem], str | None]:

@@ -88,3 +88,17 @@ def test_replies_to_a_test_send_show_no_conversation(api, app):
     _reply(api, plan["plan_id"], ids[0], 1, minutes_ago=0, text="test?")
     run_pipeline(app)
     assert api.get("/v1/conversations").json["items"] == []
+
+
+def test_a_conversation_keeps_its_latest_replies_within_an_item(api, seller):
+    """Many long replies (2,000 Thai characters each) stay one storable item: the latest."""
+    from chalicelib.store import conversations
+
+    long = "ข้าว" * 500
+    for start in range(0, 120, 30):
+        conversations.add_replies(seller, "c1", "pl_x", {
+            f"e{n:03d}": (1_800_000_000_000_000 + n, long) for n in range(start, start + 30)})
+    item = conversations.ConversationItem.get(seller, conversations.thread_of("c1", "pl_x"))
+    kept = sorted(item.replies)
+    assert kept[-1] == "e119" and len(kept) < 100
+    assert kept == [f"e{n:03d}" for n in range(120 - len(kept), 120)]
