@@ -8,13 +8,15 @@ get the message without it. Pure: the caller hands in the customer's aggregates 
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Iterable
+from typing import Literal, TypeVar
 
 from chalicelib.domain import aggregates
 
 Family = Literal["chat", "new_customer", "returning_customer"]
 FAMILIES: tuple[str, ...] = ("chat", "new_customer", "returning_customer")
 RETURNING_WINDOW_MS = 30 * aggregates.DAY_MS
+T = TypeVar("T")
 
 
 def qualifies(family: str | None, agg: dict | None, now_ms: int) -> bool:
@@ -29,3 +31,10 @@ def qualifies(family: str | None, agg: dict | None, now_ms: int) -> bool:
         last = stats.last_order_at
         return last is not None and last >= now_ms - RETURNING_WINDOW_MS
     raise ValueError(f"unknown coupon family '{family}'")
+
+
+def qualifying(vouchers: Iterable[T], family_of: Callable[[T], str | None], agg: dict | None,
+               now_ms: int) -> list[T]:
+    """The vouchers a customer qualifies for at ``now_ms`` (what a smart voucher may pick
+    from), in the given order."""
+    return [v for v in vouchers if qualifies(family_of(v), agg, now_ms)]

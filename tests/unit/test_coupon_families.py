@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from chalicelib.domain import aggregates
-from chalicelib.domain.families import qualifies
+from chalicelib.domain.families import qualifies, qualifying
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 NOW_MS = aggregates.to_ms(NOW)
@@ -56,3 +56,13 @@ def test_a_customer_with_no_aggregates_is_new():
 def test_an_unknown_family_is_a_programming_error():
     with pytest.raises(ValueError):
         qualifies("vip", None, NOW_MS)
+
+
+def test_a_smart_voucher_picks_only_among_vouchers_the_customer_qualifies_for():
+    vouchers = [("v-new", "new_customer"), ("v-back", "returning_customer"), ("v-chat", "chat"),
+                ("v-any", None)]
+    recent_buyer = agg_with(("o1", 3 * DAY, False))
+    assert [v for v, _ in qualifying(vouchers, lambda v: v[1], recent_buyer, NOW_MS)] == [
+        "v-back", "v-chat", "v-any"]
+    assert [v for v, _ in qualifying(vouchers, lambda v: v[1], None, NOW_MS)] == [
+        "v-new", "v-chat", "v-any"]
