@@ -14,10 +14,14 @@ import math
 import time
 from typing import TypeVar
 
+from chalicelib.delivery.chunks import send_chunks
 from chalicelib.domain.errors import KeptChanging
+from chalicelib.logs import get_logger, log
+from chalicelib.store import deliveries
 from chalicelib.store import pacing as store
 
 T = TypeVar("T")
+logger = get_logger("delivery.pacing")
 MAX_DELAY_S = 900          # SQS's longest message delay
 
 
@@ -64,3 +68,16 @@ class Pacer:
 
 def pacer(seller_id: str, rate: int | None) -> Pacer | None:
     return Pacer(seller_id, rate) if rate else None
+
+
+def pace_back(chunk: deliveries.ChunkItem, progress: dict[str, str | None], paced: Paced) -> str:
+    """The shop's rate has no room now: queue the chunk's next generation with a delay (first,
+    so a crash leaves a current message), then release the claim keeping what went out."""
+    gen = int(chunk.gen or 0) + 1
+    send_chunks(chunk.seller_id, chunk.plan_id, [int(chunk.chunk)], gen=gen,
+                delay_seconds=delay_seconds(paced.retry_at_ms))
+    if not deliveries.hand_back(chunk, progress, gen=gen):
+        return "lost_claim"
+    log(logger, "chunk paced", seller_id=chunk.seller_id, plan_id=chunk.plan_id,
+        chunk=int(chunk.chunk), sent=len(progress), gen=gen)
+    return "paced"

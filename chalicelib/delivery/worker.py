@@ -134,7 +134,7 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
     try:
         outcomes = send(plan, chunk.recipients, int(chunk.sent_at), now, deadline, progress)
     except pacing.Paced as paced:
-        return _pace_back(chunk, progress, paced)
+        return pacing.pace_back(chunk, progress, paced)
     except Exception:
         _release(chunk, now_ms, progress)
         raise
@@ -153,20 +153,6 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
     metrics.outcomes(outcomes)     # once per recorded chunk: a redelivery finds it done
     settle(chunk, now_ms)
     return "delivered"
-
-
-def _pace_back(chunk: deliveries.ChunkItem, progress: dict[str, str | None],
-               paced: pacing.Paced) -> str:
-    """The shop's rate has no room now: queue the chunk's next generation with a delay (first,
-    so a crash leaves a current message), then release the claim keeping what went out."""
-    gen = int(chunk.gen or 0) + 1
-    send_chunks(chunk.seller_id, chunk.plan_id, [int(chunk.chunk)], gen=gen,
-                delay_seconds=pacing.delay_seconds(paced.retry_at_ms))
-    if not deliveries.hand_back(chunk, progress, gen=gen):
-        return "lost_claim"
-    log(logger, "chunk paced", seller_id=chunk.seller_id, plan_id=chunk.plan_id,
-        chunk=int(chunk.chunk), sent=len(progress), gen=gen)
-    return "paced"
 
 
 def _release(chunk: deliveries.ChunkItem, now_ms: int,
