@@ -5,7 +5,9 @@ from chalice import Chalice, Rate
 from chalicelib import batch, metrics
 from chalicelib.api import (
     billing,
+    conversations,
     customers,
+    followups,
     health,
     imports,
     inbox,
@@ -31,7 +33,8 @@ app.register_middleware(metrics.flush_after, "all")   # EMF metrics written per 
 # One blueprint per resource, named after its URL (/v1/<name>); health serves /health and
 # /openapi.json, inbox the local chat channel's /v1/customers/{id}/inbox.
 for blueprint in (health, customers, segments, tags, imports, tag_rules, products, vouchers,
-                  shop_settings, plans, performance, inbox, billing):
+                  shop_settings, plans, performance, inbox, billing, followups,
+                  conversations):
     app.register_blueprint(blueprint.bp)
 # Uploads arrive as raw bytes (base64 through API Gateway), so a file that is not UTF-8 is
 # refused by the importer with a 400 instead of being mangled on the way in.

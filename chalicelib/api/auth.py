@@ -1,4 +1,5 @@
-"""JWT bearer auth (HS256) and the role ladder viewer < operator < admin < owner."""
+"""JWT bearer auth (HS256), the role ladder viewer < operator < admin < owner, and a
+sub-account's ``permissions`` (API.md "Sub-accounts": without "customers", nothing)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from chalicelib.store.secrets import jwt_secret
 
 ROLES = ("viewer", "operator", "admin", "owner")
 RANK = {role: i for i, role in enumerate(ROLES)}
+# The permission a sub-account needs for any /v1 route (SPEC.md §6: a sub-account without
+# the customers permission gets nothing).
+AREA_PERMISSION = "customers"
+MAX_PERMISSIONS = 100
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,8 @@ class Principal:
     user_id: str
     seller_id: str
     role: str
+    # None: no permissions claim (or null), the role alone decides; else the sub-account's list.
+    permissions: frozenset[str] | None = None
 
 
 def authenticate(authorization: str | None) -> Principal:
@@ -38,20 +45,37 @@ def authenticate(authorization: str | None) -> Principal:
         # seller_id goes into every key: one outside the id alphabet (a '#') could reach
         # another seller's items, so such a token is refused outright.
         raise Unauthorized("token has no valid role or seller_id")
-    return Principal(user_id=str(claims["sub"]), seller_id=seller, role=role)
+    return Principal(user_id=str(claims["sub"]), seller_id=seller, role=role,
+                     permissions=permissions_of(claims))
+
+
+def permissions_of(claims: dict) -> frozenset[str] | None:
+    """The token's ``permissions``: absent or null -> None (the role decides); a list of
+    strings -> that set; anything else is a malformed token (401)."""
+    value = claims.get("permissions")
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) > MAX_PERMISSIONS
+            or not all(isinstance(v, str) for v in value)):
+        raise Unauthorized("token's permissions must be a list of strings")
+    return frozenset(value)
 
 
 def require(principal: Principal, role: str) -> None:
+    """Permission first (a sub-account without "customers" may call nothing), then the role."""
+    if principal.permissions is not None and AREA_PERMISSION not in principal.permissions:
+        raise Forbidden(f"this sub-account lacks the '{AREA_PERMISSION}' permission")
     if RANK[principal.role] < RANK[role]:
         raise Forbidden(f"role '{principal.role}' may not do this; needs '{role}' or higher")
 
 
 def mint_token(seller_id: str, role: str = "owner", sub: str = "dev", ttl_seconds: int = 86400 * 30,
-               now: float | None = None) -> str:
-    """A token for local use and tests (the marketplace issues real ones)."""
+               now: float | None = None, **claims: object) -> str:
+    """A token for local use and tests (the marketplace issues real ones); ``claims`` adds
+    or overrides claims (``permissions=[...]``)."""
     import jwt  # on first use, like authenticate's
 
     issued = int(now if now is not None else time.time())
     payload = {"sub": sub, "seller_id": seller_id, "role": role, "iat": issued,
-               "exp": issued + ttl_seconds}
+               "exp": issued + ttl_seconds, **claims}
     return jwt.encode(payload, jwt_secret(), algorithm="HS256")

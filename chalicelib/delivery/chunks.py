@@ -26,6 +26,7 @@ class ChunkMessage(BaseModel):
     seller_id: str
     plan_id: str
     chunk: int = Field(ge=0)
+    gen: int = Field(default=0, ge=0, description="the chunk's generation (paced hand-backs)")
 
 
 class Fact(BaseModel):
@@ -41,9 +42,11 @@ class MetricsMessage(BaseModel):
     facts: list[Fact]
 
 
-def send_chunks(seller_id: str, plan_id: str, numbers: list[int]) -> None:
-    queues.send_batch("delivery", [ChunkMessage(seller_id=seller_id, plan_id=plan_id, chunk=n)
-                                   .model_dump() for n in numbers])
+def send_chunks(seller_id: str, plan_id: str, numbers: list[int], *, gen: int = 0,
+                delay_seconds: int = 0) -> None:
+    queues.send_batch("delivery", [ChunkMessage(seller_id=seller_id, plan_id=plan_id, chunk=n,
+                                                gen=gen).model_dump() for n in numbers],
+                      delay_seconds=delay_seconds)
 
 
 FACTS_PER_MESSAGE = 200

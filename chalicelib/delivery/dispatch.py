@@ -17,7 +17,7 @@ from collections import Counter
 from datetime import datetime
 
 from chalicelib import audiences, metrics
-from chalicelib.delivery import notices
+from chalicelib.delivery import follow_up, notices
 from chalicelib.delivery.chunks import DispatchMessage, send_chunks
 from chalicelib.domain import aggregates
 from chalicelib.domain import delivery as rules
@@ -103,7 +103,11 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
         return _write_snapshot(plan, eligible, skipped, recipients, now, redo)
     seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
     audience = plan.audience or {}
-    ids = audiences.audience_members(seller_id, audience, now)
+    original = follow_up.original_of(plan)
+    if original:   # a follow-up: fixed now, from the original's deliveries and reads
+        ids = sorted(follow_up.non_readers(seller_id, original))
+    else:
+        ids = audiences.audience_members(seller_id, audience, now)
     items = customers.batch_get(seller_id, ids) if ids else {}
     shop = shop_settings_store.in_force(seller_id)
     marketing = plan.kind in rules.MARKETING_KINDS

@@ -30,9 +30,9 @@ from typing import Any
 
 from chalicelib import metrics
 from chalicelib.delivery import channels as chans
-from chalicelib.delivery import engagement, notices
+from chalicelib.delivery import engagement, notices, pacing
 from chalicelib.delivery.chunks import ChunkMessage, Fact, send_chunks, send_facts
-from chalicelib.domain import aggregates
+from chalicelib.domain import aggregates, families
 from chalicelib.domain import delivery as rules
 from chalicelib.domain.aggregates import iso
 from chalicelib.domain.errors import NotFound
@@ -94,18 +94,19 @@ def handle_message(body: str, now: datetime, deadline: Deadline | None = None) -
     if deadline is not None and deadline.should_stop():
         # Not started and no time left: back on the queue as a new message (no receive of
         # this one is spent, so a busy invocation never pushes work towards the DLQ).
-        send_chunks(message.seller_id, message.plan_id, [message.chunk])
+        send_chunks(message.seller_id, message.plan_id, [message.chunk], gen=message.gen)
         log(logger, "chunk handed back unstarted", seller_id=message.seller_id,
             plan_id=message.plan_id, chunk=message.chunk)
         return
-    deliver_chunk(message.seller_id, message.plan_id, message.chunk, now, deadline)
+    deliver_chunk(message.seller_id, message.plan_id, message.chunk, now, deadline, message.gen)
     if deadline is not None:
         deadline.worked = True
 
 
 def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
-                  deadline: Deadline | None = None) -> str:
-    """Deliver one chunk; returns what happened (for logs and tests)."""
+                  deadline: Deadline | None = None, gen: int = 0) -> str:
+    """Deliver one chunk; returns what happened (for logs and tests). ``gen``: the message's
+    generation; one older than the chunk's (a paced chunk re-queued since) does nothing."""
     now_ms = aggregates.to_ms(now)
     chunk = deliveries.get_chunk(seller_id, plan_id, number)
     if chunk is None:
@@ -114,6 +115,8 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
     if chunk.status in ("done", "cancelled"):
         settle(chunk, now_ms)
         return "already_done"
+    if gen < int(chunk.gen or 0):
+        return "stale"
     if chunk.status == "claimed" and (chunk.lease_until or 0) > now_ms:
         raise ChunkBusy(f"{plan_id}/{number} is claimed until {chunk.lease_until}")
     if not deliveries.claim(chunk, now_ms, settings().delivery_lease_seconds * 1000):
@@ -130,6 +133,8 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
         return "cancelled"
     try:
         outcomes = send(plan, chunk.recipients, int(chunk.sent_at), now, deadline, progress)
+    except pacing.Paced as paced:
+        return pacing.pace_back(chunk, progress, paced)
     except Exception:
         _release(chunk, now_ms, progress)
         raise
@@ -137,7 +142,7 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
         # Out of time: keep what went out, release the claim, and queue the chunk again.
         if not deliveries.hand_back(chunk, progress):
             return "lost_claim"
-        send_chunks(seller_id, plan_id, [number])
+        send_chunks(seller_id, plan_id, [number], gen=int(chunk.gen or 0))
         log(logger, "chunk handed back", seller_id=seller_id, plan_id=plan_id, chunk=number,
             sent=len(progress))
         return "handed_back"
@@ -229,7 +234,10 @@ class _Prepared:
         items = customers.batch_get(plan.seller_id, recipients)
         self.recipients = recipients
         self.channels = list(plan.channels or ["chat"])
+        self.pacer = pacing.pacer(plan.seller_id, ctx["shop"].send_rate_per_minute)
         self.skipped: dict[str, dict] = {}
+        self.withheld: set[str] = set()   # a family voucher they do not qualify for
+        family = getattr(ctx["voucher"], "family", None)
         self.batches: dict[str, list[chans.OutMessage]] = {c: [] for c in self.channels}
         for cid in recipients:
             item = items.get(cid)
@@ -243,9 +251,13 @@ class _Prepared:
                 self.skipped[cid] = {"customer_id": cid, "channel": self.channels[0],
                                      "status": rules.SKIPPED, "reason": reason}
                 continue
+            mine = ctx
+            if family and not families.qualifies(family, item.agg, sent_at):
+                mine = {**ctx, "voucher": None}   # the message goes, without the voucher
+                self.withheld.add(cid)
             for channel in self.channels:
                 self.batches[channel].append(compose(
-                    plan, ctx, cid, item.name, item.language, channel,
+                    plan, mine, cid, item.name, item.language, channel,
                     rules.delivery_key(plan.plan_id, cid, channel), sent_at, phone=item.phone))
 
     def outcomes(self, progress: dict[str, str | None], unsent: dict | None = None) -> list[dict]:
@@ -272,6 +284,8 @@ class _Prepared:
                        "reason": None if delivered else next(iter(by_channel.values()))}
             if cid in codes:
                 outcome["voucher_code"] = codes[cid]
+            if cid in self.withheld:
+                outcome["voucher_withheld"] = True
             out[cid] = outcome
         if unsent is not None:
             for cid in self.recipients:
@@ -303,12 +317,16 @@ def send(plan: plans.PlanItem, recipients: list[str], sent_at: int, now: datetim
             continue
         adapter = chans.channel_for(channel)
         size = max(1, int(getattr(adapter, "slice_size", len(todo))))
-        for start in range(0, len(todo), size):
+        start = 0
+        while start < len(todo):
             if deadline is not None and deadline.should_stop():
                 log(logger, "out of time, handing back", seller_id=plan.seller_id,
                     plan_id=plan.plan_id, sent=len(progress))
                 return None
             piece = todo[start:start + size]
+            if prepared.pacer is not None:   # the shop's send rate (raises Paced when full)
+                piece = prepared.pacer.admit(piece)
+            start += len(piece)
             results = adapter.send(piece)
             for m in piece:
                 progress[m.key] = results.get(m.key, "no_result")

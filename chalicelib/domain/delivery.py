@@ -104,10 +104,13 @@ def sends_per_customer(outcome_lists: Iterable[list[dict]]) -> Counter[str]:
 
 
 def chunk_counters(outcomes: list[dict]) -> dict[str, int]:
-    """The counters one recorded chunk moves: delivered, failed, skipped_<reason>."""
+    """The counters one recorded chunk moves: delivered, failed, skipped_<reason>, and
+    vouchers_withheld (delivered without the plan's family voucher: not qualified)."""
     out: Counter[str] = Counter()
     for row in outcomes:
         status = row["status"]
+        if row.get("voucher_withheld") and status == DELIVERED:
+            out["vouchers_withheld"] += 1
         out[f"skipped_{row.get('reason') or 'other'}" if status == SKIPPED else status] += 1
     return dict(out)
 

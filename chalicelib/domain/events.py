@@ -91,6 +91,8 @@ class VideoEvent(_CustomerEvent):
 class MessageEvent(_CustomerEvent):
     type: Literal["message_read", "message_clicked", "message_replied"]
     plan_id: Id
+    # What a reply said (message_replied), shown in GET /v1/conversations.
+    text: Annotated[str, Field(max_length=2000)] | None = None
 
 
 class VoucherEvent(_CustomerEvent):

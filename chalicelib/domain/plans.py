@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.domain.automated import Window
 from chalicelib.domain import notices
+from chalicelib.domain.automated import Window
 from chalicelib.domain.errors import Conflict, Invalid
 from chalicelib.domain.ids import Id
+from chalicelib.domain.send_time import SendAt
 from chalicelib.domain.shop_settings import LOCALE_PATTERN, QuietHours, quiet_until
-from chalicelib.domain.vouchers import Moment, ProductId
+from chalicelib.domain.vouchers import ProductId
 
 Kind = Literal["one_off", "automated", "order_notice"]
 Channel = Literal["chat", "sms", "voice"]
@@ -159,8 +160,9 @@ class PlanCreate(BaseModel):
     voucher: VoucherChoice | None = None
     product_ids: ProductIds = Field(default_factory=list)
     button: Button | None = None
-    send_at: Moment | None = Field(
-        default=None, description="null = now; any UTC offset; without one, the shop's time zone")
+    send_at: SendAt | None = Field(
+        default=None, description="null = now; any UTC offset; without one, the shop's time "
+                                  "zone; \"best\": the shop's peak read hour within 24 h")
     trigger: dict[str, Any] | None = None
     window: Window | None = None                                       # automated
     cooldown_hours: int | None = Field(default=None, ge=0, le=720)     # automated, default 24
@@ -180,7 +182,7 @@ class PlanPatch(BaseModel):
     voucher: VoucherChoice | None = None
     product_ids: ProductIds | None = None
     button: Button | None = None
-    send_at: Moment | None = None
+    send_at: SendAt | None = None
     trigger: dict[str, Any] | None = None
     window: Window | None = None
     cooldown_hours: int | None = Field(default=None, ge=0, le=720)
@@ -291,7 +293,8 @@ def send_problems(plan: dict[str, Any]) -> list[dict[str, str]]:
         return notices.send_problems(plan)
     problems = []
     audience = plan.get("audience") or {}
-    if not audience.get("segment_ids"):
+    # A follow-up's audience is the original's non-readers, fixed at its dispatch.
+    if not audience.get("segment_ids") and not plan.get("follow_up_of"):
         problems.append(_detail("audience.segment_ids", "at least one segment is required"))
     if not plan.get("content"):
         problems.append(_detail("content", "a template_id or a text is required"))

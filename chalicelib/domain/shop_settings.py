@@ -75,6 +75,10 @@ class SettingsPut(BaseModel):
     attribution_window_days: int = Field(default=7, ge=1, le=90)
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217: the shop's "
                                    "money and the billing balance's currency")] = "USD"
+    send_rate_per_minute: int | None = Field(
+        default=None, ge=1, le=100_000, strict=True,
+        description="at most this many messages of the shop in any 60 seconds (all plans and "
+                    "channels, test sends excepted); null: no limit")
 
 
 class ShopSettings(SettingsPut):

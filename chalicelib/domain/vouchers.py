@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from chalicelib.domain.families import Family
 from chalicelib.domain.ids import Id
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
@@ -80,6 +81,10 @@ class VoucherCreate(BaseModel):
     valid_until: Moment | None = None
     quantity: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
     segment_id: Id | None = None
+    family: Family | None = Field(
+        default=None, description="coupon family: chat (anyone), new_customer (no counting paid "
+                                  "order yet), returning_customer (last counting paid order "
+                                  "within 30×24 h); a plan gives it only to those who qualify")
 
     @model_validator(mode="after")
     def _consistent(self) -> VoucherCreate:

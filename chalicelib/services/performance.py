@@ -13,7 +13,7 @@ from chalicelib.services import automated
 from chalicelib.store import billing, customers, deliveries, inbox, occurrences, plan_stats, plans
 
 COUNTERS = ("delivered", "failed", "read", "clicked", "replied", "unsubscribed", "orders",
-            "vouchers_claimed", "vouchers_redeemed")
+            "vouchers_claimed", "vouchers_redeemed", "vouchers_withheld")
 
 
 def _plan(seller_id: str, plan_id: str) -> plans.PlanItem:

@@ -19,7 +19,7 @@ from chalicelib.domain.plans import PlanCreate, PlanPatch
 from chalicelib.domain.shop_settings import ShopSettings
 from chalicelib.domain.versions import check_version
 from chalicelib.logs import get_logger, log
-from chalicelib.services import automated, order_notices, plan_checks, tags
+from chalicelib.services import automated, order_notices, plan_checks, send_time, tags
 from chalicelib.store import customers, plan_history
 from chalicelib.store import imports as rate_slots  # the rolling-hour slots
 from chalicelib.store import plans as repo
@@ -51,6 +51,7 @@ def view(item: repo.PlanItem) -> dict[str, Any]:
         "content": item.content, "voucher": item.voucher,
         "product_ids": list(item.product_ids or []), "button": item.button,
         "send_at": iso(item.send_at), "trigger": item.trigger, "orders": extra.get("orders"),
+        "follow_up_of": extra.get("follow_up_of"),
         "warnings": list(item.warnings or []), "version": item.version,
         "created_at": iso(item.created_at), "updated_at": iso(item.updated_at),
         "dispatched_at": iso(item.dispatched_at), "finished_at": iso(item.finished_at),
@@ -63,7 +64,9 @@ def view(item: repo.PlanItem) -> dict[str, Any]:
 
 def _form(item: repo.PlanItem) -> dict[str, Any]:
     """The plan form's stored values as plain data, for the domain rules."""
-    return {**{name: getattr(item, name) for name in FORM_FIELDS}, **(item.extra or {})}
+    return {**{name: getattr(item, name) for name in FORM_FIELDS}, **(item.extra or {}),
+            "orders": (item.extra or {}).get("orders"),
+            "follow_up_of": (item.extra or {}).get("follow_up_of")}
 
 
 def _plain(value: Any) -> Any:
@@ -106,7 +109,7 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
     _supported(body.kind)
     cfg = _settings(seller_id)
     now_ms = to_ms(now)
-    send_at = rules.to_utc(body.send_at, cfg.timezone)
+    send_at, best = send_time.resolve(seller_id, body.send_at, cfg.timezone, now)
     plan_id = new_plan_id(now_ms)
     extra = {"orders": body.orders} if body.orders is not None else None
     if body.kind == order_notices.KIND:   # its orders are written first, under the fresh id
@@ -117,7 +120,7 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
         content=_plain(body.content), voucher=_plain(body.voucher),
         product_ids=list(body.product_ids), button=_plain(body.button),
         send_at=to_ms(send_at) if send_at else None, trigger=body.trigger,
-        extra=extra, warnings=[],
+        extra=extra, warnings=best,
         created_at=now_ms, updated_at=now_ms, created_by=actor)
     if body.kind == "automated":
         item.extra = automated.stored_fields(body, body.model_fields_set, cfg.timezone, item.extra)
@@ -129,6 +132,7 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
         return view(item)
     status, when, warnings = rules.send_timing(send_at, now, cfg.timezone, cfg.quiet_hours)
     plan_checks.validate(seller_id, _form(item), cfg, when or now, sending=True)
+    warnings = best + warnings
     repo.create(item)   # a draft first: if handing over fails, the seller still has the form
     return _start(item, status, when, warnings, now)
 
@@ -279,8 +283,9 @@ def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int |
             item.extra = order_notices.patched_extra(seller_id, item, body.scenario, body.orders, given)
         for name in given - set(automated.OWN_FIELDS) - notice:
             if name == "send_at":
-                send_at = rules.to_utc(body.send_at, cfg.timezone)
+                send_at, best = send_time.resolve(seller_id, body.send_at, cfg.timezone, now)
                 item.send_at = to_ms(send_at) if send_at else None
+                item.warnings = best
             else:
                 setattr(item, name, _plain(getattr(body, name)))
         item.updated_at = to_ms(now)

@@ -24,6 +24,7 @@ SUBSCRIBERS: list[str] = [
     "chalicelib.delivery.engagement:on_events",
     "chalicelib.services.vouchers:on_events",
     "chalicelib.delivery.triggers:on_events",
+    "chalicelib.services.conversations:on_events",
 ]
 
 

@@ -20,6 +20,7 @@ def voucher_view(item: repo.VoucherItem) -> dict:
             "valid_from": iso(item.valid_from), "valid_until": iso(item.valid_until),
             "quantity": int(item.quantity) if item.quantity is not None else None,
             "claimed": int(item.claimed or 0), "segment_id": item.segment_id, "code": item.code,
+            "family": item.family,
             "version": item.version, "created_at": iso(item.created_at)}
 
 
@@ -55,7 +56,7 @@ def create_voucher(seller_id: str, body: VoucherCreate, actor: str, now: datetim
         min_spend=str(body.min_spend) if body.min_spend is not None else None,
         valid_from=aggregates.to_ms(body.valid_from) if body.valid_from else None,
         valid_until=aggregates.to_ms(body.valid_until) if body.valid_until else None,
-        quantity=body.quantity, claimed=0, segment_id=body.segment_id,
+        quantity=body.quantity, claimed=0, segment_id=body.segment_id, family=body.family,
         code=None if body.kind == "private" else shop_code(voucher_id),
         created_at=now_ms, created_by=actor)
     repo.create_voucher(item)

@@ -67,6 +67,7 @@ class ChunkItem(BaseModel):
     sent_at = NumberAttribute(null=True)            # ms of the first claim: every retry reuses it
     outcomes = JSONAttribute(null=True)             # [{customer_id, channel, status, reason, ...}]
     progress = JSONAttribute(null=True)             # {key: None | failure}: sent by attempts that handed back
+    gen = NumberAttribute(null=True)                # paced hand-backs so far: older messages are stale
     finished_at = NumberAttribute(null=True)
     version = VersionAttribute()
     by_seller_finished = BySellerFinished()
@@ -157,10 +158,13 @@ def finish(chunk: ChunkItem, status: str, outcomes: list[dict], now_ms: int) -> 
                                    ChunkItem.lease_until.remove(), ChunkItem.progress.remove()])
 
 
-def hand_back(chunk: ChunkItem, progress: dict[str, str | None]) -> bool:
+def hand_back(chunk: ChunkItem, progress: dict[str, str | None], gen: int | None = None) -> bool:
     """Release our claim, keeping what went out (key -> outcome) so the next attempt sends
-    only the rest; False when the claim was no longer ours."""
+    only the rest (``gen``: the chunk's new generation, after a paced hand-back); False when
+    the claim was no longer ours."""
     actions = [ChunkItem.status.set("pending"), ChunkItem.lease_until.remove()]
+    if gen is not None:
+        actions.append(ChunkItem.gen.set(gen))
     actions.append(ChunkItem.progress.set(progress) if progress else ChunkItem.progress.remove())
     return _guarded_update(chunk, actions)
 
@@ -219,6 +223,13 @@ def row_ids(seller_id: str, plan_id: str) -> set[str]:
     return {r.customer_id for r in DeliveryRow.query(plan_pk(seller_id, plan_id),
                                                      attributes_to_get=["pk", "customer_id"],
                                                      consistent_read=True)}
+
+
+def delivered_ids(seller_id: str, plan_id: str) -> set[str]:
+    """The customers a plan delivered to (a follow-up's starting audience)."""
+    return {r.customer_id for r in DeliveryRow.query(
+        plan_pk(seller_id, plan_id), filter_condition=DeliveryRow.status == "delivered",
+        attributes_to_get=["pk", "customer_id", "status"], consistent_read=True)}
 
 
 def delete_rows(seller_id: str, plan_id: str, customer_ids: set[str]) -> None:

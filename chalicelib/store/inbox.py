@@ -15,7 +15,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 
-from chalicelib.store.base import BaseModel, meta, sorted_page
+from chalicelib.store.base import BaseModel, get_or_none, meta, sorted_page
 from chalicelib.store.deliveries import batch_put
 
 
@@ -55,3 +55,9 @@ def page(seller_id: str, customer_id: str, limit: int, before: str | None
     """Newest first; returns the sort key to continue before."""
     return sorted_page(InboxItem, inbox_pk(seller_id, customer_id), limit, before,
                        newest_first=True)
+
+
+def get_message(seller_id: str, customer_id: str, sent_at: int, message_id: str
+                ) -> InboxItem | None:
+    """One delivered message by its key parts (what a conversation shows)."""
+    return get_or_none(InboxItem, inbox_pk(seller_id, customer_id), f"{sent_at:013d}#{message_id}")

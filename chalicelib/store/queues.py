@@ -115,12 +115,13 @@ def batches(texts: list[str]) -> list[list[str]]:
     return out
 
 
-def send_batch(short: str, bodies: list[dict[str, Any]]) -> None:
+def send_batch(short: str, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None:
     """Send messages in batches within SQS's entry and byte limits, retrying each entry
-    SQS reports as failed."""
+    SQS reports as failed (``delay_seconds``: hidden that long first, at most 900)."""
     sqs = client("sqs")
+    delay = {"DelaySeconds": delay_seconds} if delay_seconds else {}
     for texts in batches([_dumps(b) for b in bodies]):
-        entries = [{"Id": str(i), "MessageBody": text} for i, text in enumerate(texts)]
+        entries = [{"Id": str(i), "MessageBody": text, **delay} for i, text in enumerate(texts)]
         for attempt in range(6):
             failed = sqs.send_message_batch(QueueUrl=url(short), Entries=entries).get("Failed", [])
             if not failed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.store.billing import BillingItem
+from chalicelib.store.conversations import ConversationItem
 from chalicelib.store.customers import CustomerItem
 from chalicelib.store.deliveries import ChunkItem, DeliveryRow, EarlyFact
 from chalicelib.store.events import EventSeen, ShopEvent
@@ -10,6 +11,7 @@ from chalicelib.store.imports import ImportItem, RateSlot
 from chalicelib.store.inbox import InboxItem
 from chalicelib.store.occurrences import InterestItem, OccurrenceItem
 from chalicelib.store.orders import NoticeOrderItem, OrderItem
+from chalicelib.store.pacing import PaceItem
 from chalicelib.store.plan_history import PlanHistoryItem
 from chalicelib.store.plan_stats import PlanStatsItem
 from chalicelib.store.plans import PlanItem
@@ -52,6 +54,8 @@ TABLES = [
     BillingItem,
     OrderItem,
     NoticeOrderItem,
+    ConversationItem,
+    PaceItem,
 ]
 
 

@@ -29,6 +29,7 @@ class VoucherItem(BaseModel):
     quantity = NumberAttribute(null=True)            # None = unlimited
     claimed = NumberAttribute(default=0)             # moved by voucher_claimed events
     segment_id = UnicodeAttribute(null=True)         # targeted only
+    family = UnicodeAttribute(null=True)             # coupon family (domain/families.py)
     code = UnicodeAttribute(null=True)               # shop-wide code (private: per recipient)
     created_at = NumberAttribute(default=0)
     created_by = UnicodeAttribute(null=True)

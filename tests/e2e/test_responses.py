@@ -6,6 +6,7 @@ one for writes — and fails when a route is added without being walked here."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -101,6 +102,7 @@ def _reads_of_the_demo_shop(walk: Walk) -> None:
     walk("GET", "/v1/vouchers/{voucher_id}", path={"voucher_id": vouchers[0]["voucher_id"]},
          expect=200)
     walk("GET", "/v1/settings", expect=200)
+    walk("GET", "/v1/conversations", expect=200)
 
 
 def _writes_in_a_new_shop(walk: Walk) -> None:
@@ -176,6 +178,14 @@ def _writes_in_a_new_shop(walk: Walk) -> None:
     walk("POST", "/v1/plans/{plan_id}/resume", path={"plan_id": pid}, expect=409)
     walk("POST", "/v1/plans/{plan_id}/send", path={"plan_id": pid}, expect=200)
     walk("GET", "/v1/plans", query={"kind": "one_off", "status": "in_progress"}, expect=200)
+    deadline = time.time() + 60           # sent behind the queues: then it can be followed up
+    while walk("GET", "/v1/plans/{plan_id}", path={"plan_id": pid},
+               expect=200)["status"] != "sent":
+        assert time.time() < deadline, "the walk plan never finished sending"
+        time.sleep(0.3)
+    walk("POST", "/v1/plans/{plan_id}/follow-up", path={"plan_id": pid},
+         body={"action": "draft", "after_days": 2}, expect=201)
+    walk("GET", "/v1/conversations", query={"limit": 5}, expect=200)
     later = walk("POST", "/v1/plans", body={
         "name": "Later", "audience": {"segment_ids": ["recent"]},
         "content": {"template_id": "best_sellers"}, "product_ids": ["rice"],

@@ -16,7 +16,8 @@ import pytest
 
 ALWAYS = {400, 401, 403}          # every route with a role lists these (routing.error_statuses)
 API_MODULES = ("customers", "health", "imports", "inbox", "performance", "plans", "products",
-               "segments", "shop_settings", "tag_rules", "tags", "vouchers", "billing")
+               "segments", "shop_settings", "tag_rules", "tags", "vouchers", "billing",
+               "followups", "conversations")
 
 
 class Reach:

@@ -10,7 +10,8 @@ def test_settings_default_until_set(api):
     assert r.status_code == 200
     assert r.json == {"shop_name": api.seller_id, "timezone": "UTC", "default_locale": "en",
                       "default_region": None, "quiet_hours": None, "frequency_cap": None,
-                      "attribution_window_days": 7, "currency": "USD", "version": 0}
+                      "attribution_window_days": 7, "currency": "USD", "send_rate_per_minute": None,
+                      "version": 0}
 
 
 def test_settings_put_leaves_out_fields_which_take_defaults(api):

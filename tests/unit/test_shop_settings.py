@@ -14,7 +14,7 @@ def test_defaults_name_the_shop_after_the_seller():
     assert defaults("s1").model_dump() == {
         "shop_name": "s1", "timezone": "UTC", "default_locale": "en", "default_region": None,
         "quiet_hours": None, "frequency_cap": None, "attribution_window_days": 7, "currency": "USD",
-        "version": 0}
+        "send_rate_per_minute": None, "version": 0}
 
 
 def test_a_put_leaving_fields_out_gives_their_defaults():

@@ -23,6 +23,8 @@ class PlanPerformance(ResponseModel):
     orders: int
     vouchers_claimed: int
     vouchers_redeemed: int
+    vouchers_withheld: int = Field(default=0, description="delivered without the plan's family "
+                                                          "voucher: the recipient did not qualify")
     skipped: dict[str, int] = Field(description="by reason")
     gmv: Amount
     cost: Amount

@@ -66,6 +66,8 @@ class Plan(ResponseModel):
     orders: list[dict[str, Any]] | None
     scenario: str | None = omitted(description="order notices: delayed_shipping | out_of_stock")
     order_count: int = omitted(description="order notices: how many orders it carries")
+    follow_up_of: str | None = Field(default=None, description="the plan this follows up "
+                                                               "(to its non-readers)")
     warnings: list[str]
     version: int
     created_at: Time

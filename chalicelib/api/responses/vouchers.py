@@ -28,6 +28,8 @@ class Voucher(ResponseModel):
     segment_id: str | None = Field(description="targeted vouchers")
     code: str | None = Field(description="the shop-wide code; null for private vouchers, whose "
                                          "codes are issued per recipient")
+    family: Literal["chat", "new_customer", "returning_customer"] | None = Field(
+        default=None, description="coupon family; null: none")
     version: int
     created_at: Time
 
