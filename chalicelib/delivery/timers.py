@@ -34,7 +34,7 @@ from typing import Any
 from chalicelib import audiences, metrics
 from chalicelib.delivery import channels as chans
 from chalicelib.delivery import triggers
-from chalicelib.domain import aggregates
+from chalicelib.domain import aggregates, families
 from chalicelib.domain import automated as rules
 from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain.shop_settings import quiet_until
@@ -323,7 +323,10 @@ def _smart_pick(ctx: _Plan, item: occurrences.OccurrenceItem, person: customers.
                             "given": given[v.voucher_id][0], "segment_id": v.segment_id}
              for v in items}
     by_id = {v.voucher_id: v for v in items}
-    candidates = [f for f in facts.values() if rules.usable_now(
+    # Coupon families (domain/families.py): only vouchers this customer qualifies for now.
+    allowed = {v.voucher_id for v in families.qualifying(
+        items, lambda v: getattr(v, "family", None), person.agg, ctx.now_ms)}
+    candidates = [f for f in facts.values() if f["voucher_id"] in allowed and rules.usable_now(
         f, ctx.now_ms, lambda segment: ctx.member_of(segment, person))]
     while candidates:
         pick = rules.smart_voucher(candidates, basket)

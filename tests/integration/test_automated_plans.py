@@ -305,6 +305,25 @@ def test_smart_voucher_is_picked_per_message_and_counted_from_vouchers_given_out
     assert all(inbox(api, c, p["plan_id"])[0]["voucher"]["smart"] is True for c in ("c1", "c2"))
 
 
+def test_smart_voucher_considers_only_the_coupon_families_the_customer_qualifies_for(api, app):
+    add_product(api, "p1", "Rice")    # 129.90
+    ids = {}
+    for name, family, value in (("welcome", "new_customer", "50"), ("anyone", None, "10")):
+        r = api.post("/v1/vouchers", {"name": name, "kind": "regular", "family": family,
+                                      "discount": {"type": "amount", "value": value},
+                                      "min_spend": "100"})
+        assert r.status_code == 201, r.json
+        ids[name] = r.json["voucher_id"]
+    customer(api, "c1")
+    p = plan(api, {"type": "thank_you"}, voucher={"mode": "smart"})
+    events(api, ev("order_paid", "c1", "o1", MIN, order_id="o1", amount="1", currency="THB",
+                   product_ids=["p1"]))
+    sweep(app, now())
+    # "welcome" gives more off 129.90 but is for customers with no paid order: c1 has one.
+    got = inbox(api, "c1", p["plan_id"])[0]["voucher"]
+    assert (got["voucher_id"], got["smart"]) == (ids["anyone"], True)
+
+
 def test_reads_clicks_and_attributed_orders_count_per_message(api, app):
     add_product(api, "p1")
     customer(api, "c1")
