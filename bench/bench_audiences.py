@@ -20,29 +20,6 @@ from datetime import UTC, datetime
 CUSTOMERS = int(os.environ.get("CRM_BENCH_AUDIENCE_CUSTOMERS", "20000"))
 
 
-def _fill(seller: str, n: int, now_ms: int) -> float:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from bench.bench_segments import synthetic_customers
-    from chalicelib.store.customers import CustomerItem, new_item
-
-    raw = synthetic_customers(n, now_ms)
-
-    def write(part: list[dict]) -> None:
-        with CustomerItem.batch_write() as batch:
-            for r in part:
-                item = new_item(seller, r["customer_id"], now_ms)
-                item.age, item.gender, item.region = r["age"], r["gender"], r["region"]
-                item.language, item.tags, item.agg = r["language"], set(r["tags"]) or None, r["agg"]
-                item.changed_at, item.version = int(time.time() * 1000), 1
-                batch.save(item)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(write, [raw[i::8] for i in range(8)]))
-    return time.perf_counter() - started
-
-
 def main() -> None:
     import requests
 
@@ -61,6 +38,7 @@ def main() -> None:
 
 
 def _run(base: str, rule_all: dict, requests) -> None:
+    from bench.bench_segments import _fill
     from chalicelib.api.auth import mint_token
     from chalicelib.audiences import Catalogue, validate_rule
     from chalicelib.audiences.population import Population
@@ -72,7 +50,7 @@ def _run(base: str, rule_all: dict, requests) -> None:
     seller = f"bench-aud-{int(time.time())}"
     rule = {"all": [c for c in rule_all["all"] if "tags" not in c]}   # this seller has no tags
     now = datetime.now(UTC)
-    wrote = _fill(seller, CUSTOMERS, aggregates.to_ms(now))
+    wrote = _fill(seller, CUSTOMERS, aggregates.to_ms(now))   # bench_segments' batch writes
     last_write = time.time()
     print(f"wrote {CUSTOMERS:,} customers into the stack's moto server in {wrote:.1f} s")
 

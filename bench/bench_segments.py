@@ -134,6 +134,8 @@ def _fill(seller: str, n: int, now_ms: int) -> float:
                 item = new_customer(seller, r["customer_id"], now_ms)
                 item.age, item.gender, item.region = r["age"], r["gender"], r["region"]
                 item.language, item.tags, item.agg = r["language"], set(r["tags"]) or None, r["agg"]
+                # as store.customers.save stamps them (the snapshot's read path reads both)
+                item.changed_at, item.version = int(time.time() * 1000), 1
                 batch.save(item)
 
     started = time.perf_counter()
