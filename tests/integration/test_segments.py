@@ -437,3 +437,23 @@ def test_a_window_never_counts_the_partial_day_at_its_far_edge(api):
     assert preview(50) == (2, ["heavy_partial", "heavy_whole"])
     assert preview(11) == (3, ["heavy_partial", "heavy_whole", "light_partial"])
     assert preview(12)[0] == 2
+
+
+def test_segment_list_items_carry_their_size_now_and_see_a_write_at_once(shop):
+    def sizes() -> dict[str, int]:
+        r = shop.get("/v1/segments?limit=200")
+        assert r.status_code == 200, r.json
+        return {s["segment_id"]: s["size"] for s in r.json["items"]}
+
+    def members(segment_id: str) -> list[str]:
+        r = shop.get(f"/v1/segments/{segment_id}/members?limit=200")
+        return [m["customer_id"] for m in r.json["items"]]
+
+    before = sizes()
+    assert before == {s: len(members(s)) for s in before}
+    assert before["new_followers"] == 1 and before["recent"] == 0
+    r = shop.post("/v1/events", {"events": [{"event_id": "f4", "type": "followed",
+                                             "customer_id": "c4", "occurred_at": at(0.5)}]})
+    assert r.status_code == 202 and r.json["accepted"] == 1
+    after = sizes()   # read-your-writes: the follow just posted counts
+    assert after["new_followers"] == 2 and after == {s: len(members(s)) for s in after}

@@ -19,14 +19,10 @@ class Segment(ResponseModel):
     warnings: list[str] = Field(description="advice on the rule; never a refusal")
     created_at: Time | None = Field(description="null for built-ins")
     updated_at: Time | None
+    size: int = omitted(description="GET /v1/segments items: its members now (read-your-writes)")
 
 
-class SegmentListed(Segment):
-    """A segment as GET /v1/segments lists it: with its member count now."""
-    size: int = Field(ge=0, description="its members now (read-your-writes)")
-
-
-SegmentPage = page_of(SegmentListed)
+SegmentPage = page_of(Segment)
 
 
 class SegmentPreview(ResponseModel):
