@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.delivery import channels as chans
+from chalicelib.delivery import pacing
 from chalicelib.domain import aggregates, notices
 from chalicelib.domain import billing as money_rules
 from chalicelib.domain import delivery as rules
@@ -97,6 +98,8 @@ class Prepared:
         items = customers.batch_get(seller_id, sorted({o["customer_id"] for o in found.values()}))
         self.recipients = units
         self.channels = list(plan.channels or ["chat"])
+        # API.md "Send rate": every plan and channel of the shop together, notices included
+        self.pacer = pacing.pacer(seller_id, shop.send_rate_per_minute)
         self.skipped: dict[str, dict] = {}
         self.info: dict[str, dict] = {}
         self.by_key: dict[str, str] = {}

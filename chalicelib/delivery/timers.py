@@ -33,7 +33,7 @@ from typing import Any
 
 from chalicelib import audiences, metrics
 from chalicelib.delivery import channels as chans
-from chalicelib.delivery import triggers
+from chalicelib.delivery import pacing, triggers
 from chalicelib.domain import aggregates, families
 from chalicelib.domain import automated as rules
 from chalicelib.domain import delivery as delivery_rules
@@ -195,8 +195,22 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
         adapter = chans.channel_for("chat")
         size = max(1, int(getattr(adapter, "slice_size", len(to_send))))
         messages = [m for _, m, _ in to_send]
-        for start in range(0, len(messages), size):
-            results.update(adapter.send(messages[start:start + size]))
+        # API.md "Send rate": the shop's pace holds automated messages too. A full second
+        # stops this sweep's sending; what is left stays claimed until its lease ends and
+        # a later sweep sends it (the same path as a sweep that crashed half way).
+        pacer = pacing.pacer(seller_id, ctx.shop.send_rate_per_minute)
+        start = 0
+        try:
+            while start < len(messages):
+                piece = messages[start:start + size]
+                if pacer is not None:
+                    piece = pacer.admit(piece)
+                start += len(piece)
+                results.update(adapter.send(piece))
+        except pacing.Paced:
+            counts["paced"] += len(messages) - start
+            left = {m.key for m in messages[start:]}
+            to_send = [t for t in to_send if t[1].key not in left]
     log_entries = []
     for item, message, outcome in to_send:
         failure = results.get(message.key, "no_result")

@@ -342,3 +342,27 @@ def test_reads_clicks_and_attributed_orders_count_per_message(api, app):
     perf = performance(api, pid)
     assert (perf["delivered"], perf["read"], perf["clicked"], perf["orders"], perf["gmv"]) == \
         (1, 1, 1, 1, "129.90")
+
+
+def test_the_shops_send_rate_paces_automated_messages_and_drops_none(api, app, monkeypatch):
+    from chalicelib.delivery import pacing
+
+    clock = [pacing.clock_ms()]
+    monkeypatch.setattr(pacing, "clock_ms", lambda: clock[0])
+    assert api.put("/v1/settings", {"send_rate_per_minute": 1}).status_code == 200
+    people = [customer(api, c) for c in ("c1", "c2", "c3")]
+    p = plan(api, {"type": "thank_you"})
+    events(api, *[ev("order_paid", c, f"o-{c}", MIN, order_id=f"o-{c}", amount="1",
+                     currency="THB") for c in people])
+
+    def sent() -> int:
+        return sum(len(inbox(api, c, p["plan_id"])) for c in people)
+
+    sweep(app, now(), lease_ms=1)
+    assert sent() == 1                      # one a minute: the others wait, claimed
+    for n in (2, 3):
+        clock[0] += 120_000                 # the pace's next minute
+        sweep(app, now() + timedelta(seconds=n), lease_ms=1)
+        assert sent() == n
+    perf = performance(api, p["plan_id"])
+    assert (perf["triggered"], perf["delivered"]) == (3, 3)
