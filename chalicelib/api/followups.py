@@ -12,7 +12,7 @@ bp = Blueprint(__name__)
 
 
 @endpoint(bp, "/v1/plans/{plan_id}/follow-up", "POST", role="operator", body=FollowUpCreate,
-          status=201, response="plans.Plan", errors=(409,))
+          status=201, response="plans.Plan", errors=(402, 409))
 def follow_up_plan(p, plan_id, body):
     """A one-off plan to the original's delivered recipients who have not read it when it is
     dispatched; after_days (default 3) after the original's send time, or at send_at."""
