@@ -31,6 +31,8 @@ from chalicelib.store import orders as order_store
 from chalicelib.store import queues
 from chalicelib.store.versioning import retry_on_conflict
 
+INGEST_ATTEMPTS = 30
+
 
 def _describe(exc: ValidationError) -> str:
     return "; ".join(f"{d['path'] or 'event'}: {d['message']}" for d in validation_details(exc))
@@ -97,7 +99,10 @@ def _apply_to_customer(seller_id: str, customer_id: str, events: list, now_ms: i
         return _write_once(seller_id, customer_id, events, now_ms, expires,
                            repo.get(seller_id, customer_id), None)
 
-    return retry_on_conflict(attempt, what=f"customer '{customer_id}'")
+    # Ingestion is the hottest writer of one customer (a burst of calls for one buyer, each
+    # read-modify-write): more rounds than the default before a 409, so eight concurrent
+    # callers on one customer all land on a loaded machine (each round one of them wins).
+    return retry_on_conflict(attempt, what=f"customer '{customer_id}'", attempts=INGEST_ATTEMPTS)
 
 
 def ingest(seller_id: str, raw: list[Any], now: datetime) -> dict:
