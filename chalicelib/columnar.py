@@ -99,6 +99,11 @@ def source_of(path: str) -> str:
     return f"read_parquet({columnar._quote(path)})"
 
 
+def files_source(files: list[str]) -> str:
+    """One SQL source over several Parquet files (every row of each)."""
+    return "read_parquet([" + ", ".join(columnar._quote(f) for f in files) + "])"
+
+
 def latest_ms(con: Any, source: str) -> int | None:
     """The latest kept event time in a snapshot (one scan of scalar columns; to be stored
     with the snapshot when it is written)."""
@@ -177,8 +182,7 @@ def versions_held(files: list[str], customer_ids: Iterable[str]) -> dict[str, in
     try:
         cur.execute("CREATE OR REPLACE TEMP TABLE wanted_ids AS "
                     "SELECT unnest(?::VARCHAR[]) AS customer_id", [ids])
-        listed = "[" + ", ".join(columnar._quote(f) for f in files) + "]"
-        got = cur.execute(f"SELECT customer_id, max(version) FROM read_parquet({listed}) "
+        got = cur.execute(f"SELECT customer_id, max(version) FROM {files_source(files)} "
                           "SEMI JOIN wanted_ids USING (customer_id) GROUP BY customer_id")
         return {c: int(v or 0) for c, v in got.fetchall()}
     finally:

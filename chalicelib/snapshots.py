@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -58,10 +57,6 @@ def row(item: CustomerItem) -> tuple:
 
 # ----- files -------------------------------------------------------------------------------
 
-def _files_sql(files: list[str]) -> str:
-    return "read_parquet([" + ", ".join(columnar._quote(f) for f in files) + "])"
-
-
 def _write(con: Any, table: str, seller_id: str, kind: str) -> dict[str, Any]:
     """Upload the table as one Parquet object: {"key", "rows", "latest_ms"}."""
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -83,18 +78,6 @@ def _latest_per_customer(con: Any, source: str, into: str) -> None:
     con.execute(f"CREATE OR REPLACE TABLE {into} AS SELECT {cols} FROM {source} "
                 "QUALIFY row_number() OVER (PARTITION BY customer_id "
                 "ORDER BY version DESC NULLS LAST) = 1")
-
-
-def held_versions(con: Any, files: list[str], ids: Iterable[str]) -> dict[str, int]:
-    """The highest version the snapshot's files hold for each of these customers."""
-    ids = list(ids)
-    if not files or not ids:
-        return {}
-    con.execute("CREATE OR REPLACE TEMP TABLE wanted (id VARCHAR)")
-    con.executemany("INSERT INTO wanted VALUES (?)", [(i,) for i in ids])
-    got = con.execute(f"SELECT customer_id, max(version) FROM {_files_sql(files)} "
-                      "WHERE customer_id IN (SELECT id FROM wanted) GROUP BY customer_id")
-    return {c: int(v or 0) for c, v in got.fetchall()}
 
 
 # ----- the stream --------------------------------------------------------------------------
@@ -165,7 +148,7 @@ def apply(seller_id: str, items: list[CustomerItem], marks: dict[int, int]) -> i
                 manifest = store.manifest(seller_id)
                 assert manifest is not None
             files = store.fetch_all(manifest.keys())
-            held = held_versions(con, files, (i.customer_id for i in items))
+            held = engine.versions_held(files, (i.customer_id for i in items))
             fresh = [i for i in items if int(i.version or 0) > held.get(i.customer_id, 0)]
             old_marks = manifest.mark_map()
             new_marks = {**old_marks, **{k: max(old_marks.get(k, 0), w) for k, w in marks.items()}}
@@ -241,7 +224,7 @@ def compact(seller_id: str) -> bool:
     con = engine.connect()
     try:
         files = store.fetch_all(manifest.keys())
-        _latest_per_customer(con, _files_sql(files), "merged")
+        _latest_per_customer(con, engine.files_source(files), "merged")
         new_base = _write(con, "merged", seller_id, "base")
     finally:
         con.close()
@@ -300,7 +283,7 @@ def rebuild(seller_id: str) -> dict[str, Any]:
             # scan read early: keep it. Customers the scan did not see stay out (one removed;
             # one created after the scan passed its pk: the overlay has it, see above).
             source = ("scanned" if not files else
-                      f"(SELECT * FROM scanned UNION ALL BY NAME SELECT * FROM {_files_sql(files)} "
+                      f"(SELECT * FROM scanned UNION ALL BY NAME SELECT * FROM {engine.files_source(files)} "
                       "WHERE customer_id IN (SELECT customer_id FROM scanned))")
             _latest_per_customer(con, source, "rebuilt")
             base = _write(con, "rebuilt", seller_id, "base")
