@@ -7,6 +7,7 @@ from chalicelib.api import (
     billing,
     conversations,
     customers,
+    exports,
     followups,
     health,
     imports,
@@ -34,7 +35,7 @@ app.register_middleware(metrics.flush_after, "all")   # EMF metrics written per 
 # /openapi.json, inbox the local chat channel's /v1/customers/{id}/inbox.
 for blueprint in (health, customers, segments, tags, imports, tag_rules, products, vouchers,
                   shop_settings, plans, performance, inbox, billing, followups,
-                  conversations):
+                  conversations, exports):
     app.register_blueprint(blueprint.bp)
 # Uploads arrive as raw bytes (base64 through API Gateway), so a file that is not UTF-8 is
 # refused by the importer with a 400 instead of being mangled on the way in.
@@ -137,3 +138,11 @@ def on_metrics(event):
     from chalicelib.delivery import counters
 
     return counters.handle_batch(event)
+
+
+@app.on_sqs_message(queue=settings().queue_name("exports"), batch_size=1)
+def on_exports(event):
+    """A segment's audience export too large for its POST: write the hashed-phone CSV."""
+    from chalicelib.services import exports as export_service
+
+    return batch.process_sqs(event, export_service.handle_message)

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     # Where snapshot files are cached on the function's disk (object keys never change, so a
     # file once downloaded is read from here until the manifest stops naming it).
     snapshot_cache_dir: str = "/tmp/crm-snapshots"
+    # The S3 bucket of audience exports (docs/segments.md, "Audience export"): like the
+    # snapshot bucket, created by the template, which passes its name; the offline stages
+    # use ``<prefix>exports`` in moto. An export of at most ``export_inline_members``
+    # members is written during its POST; a larger one goes through the exports queue.
+    export_bucket: str | None = None
+    export_inline_members: int = Field(default=2000, ge=0)
     # Operations (docs/operations.md): the service name on every log line and metric, the
     # level of the service's logger, the CloudWatch namespace of its EMF metrics.
     service: str = "seller-crm"
@@ -118,6 +124,8 @@ class Settings(BaseSettings):
                 self.voucher_secret = LOCAL_VOUCHER_SECRET
             if not self.snapshot_bucket:
                 self.snapshot_bucket = f"{self.prefix}snapshots"
+            if not self.export_bucket:
+                self.export_bucket = f"{self.prefix}exports"
         elif not self.packaging:
             problems = self._deployment_problems()
             if problems:
@@ -150,7 +158,8 @@ class Settings(BaseSettings):
             price = getattr(self, name)
             if not (price.is_finite() and 0 <= price <= 100 and price == price.quantize(Decimal("0.001"))):
                 problems.append(f"CRM_{name.upper()} must be 0–100 with at most three decimal places")
-        for name in ("dispatch_queue_arn", "scheduler_role_arn", "snapshot_bucket"):
+        for name in ("dispatch_queue_arn", "scheduler_role_arn", "snapshot_bucket",
+                     "export_bucket"):
             if not getattr(self, name):
                 problems.append(f"CRM_{name.upper()} is not set (the template passes it)")
         return problems

@@ -5,9 +5,9 @@
 `resources-<stage>.json` is a CloudFormation fragment that `chalice package
 --merge-template` merges into the SAM template Chalice generates: every DynamoDB table
 of ``chalicelib.store.tables.TABLES`` (keys, GSIs, TTL, on-demand), every SQS queue of
-``chalicelib.store.queues.QUEUES`` with its DLQ (redrive after 5 receives), the EventBridge
-Scheduler group and the role the scheduler assumes to send to the dispatch queue, alarms on
-every DLQ's depth and on the dispatch queue's oldest message, and patches to Chalice's own
+``chalicelib.store.queues.QUEUES`` with its DLQ (redrive after 5 receives), the snapshot and
+export buckets, the EventBridge Scheduler group and the role the scheduler assumes to send
+to the dispatch queue, alarms on every DLQ's depth and on the dispatch queue's oldest message, and patches to Chalice's own
 resources: ``ReportBatchItemFailures`` and the queue's ``GetAtt`` on every SQS event source,
 and the ARNs and parameters every function reads (see docs/deploy.md).
 
@@ -140,22 +140,43 @@ def customers_table_id() -> str:
     return table_id(CustomerItem.Meta.table_name)
 
 
-def snapshot_resources() -> dict[str, Any]:
-    """The snapshot bucket (docs/segments.md, "Snapshot and read-your-writes"): private,
-    encrypted, named by CloudFormation (bucket names are global). Objects are written once;
-    the consumer's sweep deletes the ones no manifest names (chalicelib/snapshots.sweep),
-    and a lifecycle rule aborts the multipart uploads a crash left behind."""
-    from chalicelib.store.snapshots import PREFIX
-
-    return {SNAPSHOT_BUCKET: {"Type": "AWS::S3::Bucket", "Properties": {
+def private_bucket(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """An S3 bucket of the stack: encrypted at rest (SSE-S3), every public access blocked,
+    named by CloudFormation (bucket names are global), with these lifecycle rules."""
+    return {"Type": "AWS::S3::Bucket", "Properties": {
         "BucketEncryption": {"ServerSideEncryptionConfiguration": [
             {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
         "PublicAccessBlockConfiguration": {
             "BlockPublicAcls": True, "BlockPublicPolicy": True,
             "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-        "LifecycleConfiguration": {"Rules": [
-            {"Id": "abort-incomplete-uploads", "Status": "Enabled", "Prefix": PREFIX,
-             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]}}}}
+        "LifecycleConfiguration": {"Rules": rules}}}
+
+
+def snapshot_resources() -> dict[str, Any]:
+    """The snapshot bucket (docs/segments.md, "Snapshot and read-your-writes"). Objects are
+    written once; the consumer's sweep deletes the ones no manifest names
+    (chalicelib/snapshots.sweep), and a lifecycle rule aborts the multipart uploads a crash
+    left behind."""
+    from chalicelib.store.snapshots import PREFIX
+
+    return {SNAPSHOT_BUCKET: private_bucket([
+        {"Id": "abort-incomplete-uploads", "Status": "Enabled", "Prefix": PREFIX,
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}])}
+
+
+EXPORT_BUCKET = "ExportBucket"
+
+
+def export_resources() -> dict[str, Any]:
+    """The audience export bucket (docs/segments.md, "Audience export"): hashed phones, so
+    private and encrypted like the snapshots; each file is deleted by a lifecycle rule
+    ``EXPIRY_DAYS`` after it was written (the export's record expires with it)."""
+    from chalicelib.domain.exports import EXPIRY_DAYS
+
+    return {EXPORT_BUCKET: private_bucket([
+        {"Id": "expire-exports", "Status": "Enabled", "Prefix": "exports/",
+         "ExpirationInDays": EXPIRY_DAYS,
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}])}
 
 
 def scheduler_resources() -> dict[str, Any]:
@@ -236,6 +257,7 @@ def function_environment() -> dict[str, Any]:
         "CRM_DISPATCH_QUEUE_ARN": _arn(queue_id("dispatch")),
         "CRM_SCHEDULER_ROLE_ARN": _arn(SCHEDULER_ROLE),
         "CRM_SNAPSHOT_BUCKET": {"Ref": SNAPSHOT_BUCKET},
+        "CRM_EXPORT_BUCKET": {"Ref": EXPORT_BUCKET},
     }
 
 
@@ -315,6 +337,11 @@ def policy() -> dict[str, Any]:
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
          "Resource": {"Fn::Sub": f"${{{SNAPSHOT_BUCKET}.Arn}}/*"}},
         {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": _arn(SNAPSHOT_BUCKET)},
+        # Audience exports: written once, read back (HEAD: its rows), and presigned GETs,
+        # which act with these permissions. ListBucket makes a HEAD of a missing key a 404.
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": {"Fn::Sub": f"${{{EXPORT_BUCKET}.Arn}}/*"}},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": _arn(EXPORT_BUCKET)},
         {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
                                        "sqs:GetQueueUrl", "sqs:GetQueueAttributes",
                                        "sqs:ChangeMessageVisibility"],
@@ -351,6 +378,7 @@ def gateway_resources() -> dict[str, Any]:
 
 def build() -> dict[str, Any]:
     resources = {**table_resources(), **queue_resources(), **snapshot_resources(),
+                 **export_resources(),
                  **scheduler_resources(),
                  **alarm_resources(), **gateway_resources(), **function_patches()}
     return {"Parameters": PARAMETERS, "Conditions": CONDITIONS, "Resources": resources}

@@ -24,6 +24,10 @@ def client(service: str) -> Any:
 
             cfg = settings()
             extra: dict[str, Any] = {}
+            if service == "s3":
+                # Presigned URLs (audience exports) signed with SigV4, as S3 requires in
+                # every region opened since 2014; botocore would sign them with SigV2.
+                extra["signature_version"] = "s3v4"
             if service == "dynamodbstreams":
                 # The regional endpoint (streams.dynamodb.<region>), not the account-based
                 # one botocore now picks, which moto's in-process mock does not route.
@@ -33,3 +37,13 @@ def client(service: str) -> Any:
                 config=Config(retries={"max_attempts": 8, "mode": "standard"},
                               max_pool_connections=32, **extra))
         return _clients[service]
+
+
+def ensure_bucket(name: str) -> None:
+    """Create an S3 bucket of the offline stages' moto if it is not there (the template
+    creates the buckets on AWS): the snapshot and the export buckets."""
+    s3 = client("s3")
+    try:
+        s3.head_bucket(Bucket=name)
+    except Exception:  # not there yet
+        s3.create_bucket(Bucket=name)

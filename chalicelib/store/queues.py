@@ -40,6 +40,9 @@ QUEUES: list[QueueSpec] = [
     # up on; its handler rebuilds the snapshots of the sellers in it (300 s function, 6 x).
     QueueSpec("snapshot-failures", 1800, 1, "customer-stream batches the snapshot consumer "
                                             "gave up on: rebuild their sellers' snapshots"),
+    # One audience export per message (docs/segments.md, "Audience export"): a large
+    # segment's file is written here, not in its POST (300 s function, hence 6 x 300).
+    QueueSpec("exports", 1800, 1, "audience exports too large to write during their POST"),
 ]
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
 
 from chalicelib.settings import settings
-from chalicelib.store.aws import client
+from chalicelib.store.aws import client, ensure_bucket
 from chalicelib.store.base import BaseModel, meta, shard_pks
 from chalicelib.store.customers import (
     TICK_ID,
@@ -146,11 +146,7 @@ def bucket() -> str:
 
 def create_bucket() -> None:
     """The offline stages' bucket in moto (the template creates it on AWS)."""
-    s3 = client("s3")
-    try:
-        s3.head_bucket(Bucket=bucket())
-    except Exception:  # not there yet
-        s3.create_bucket(Bucket=bucket())
+    ensure_bucket(bucket())
 
 
 def new_key(seller_id: str, kind: str) -> str:

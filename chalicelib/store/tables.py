@@ -7,6 +7,8 @@ from chalicelib.store.conversations import ConversationItem
 from chalicelib.store.customers import CustomerItem
 from chalicelib.store.deliveries import ChunkItem, DeliveryRow, EarlyFact
 from chalicelib.store.events import EventSeen, ShopEvent
+from chalicelib.store.exports import ExportItem
+from chalicelib.store.exports import create_bucket as create_export_bucket
 from chalicelib.store.imports import ImportItem, RateSlot
 from chalicelib.store.inbox import InboxItem
 from chalicelib.store.occurrences import InterestItem, OccurrenceItem
@@ -56,13 +58,15 @@ TABLES = [
     NoticeOrderItem,
     ConversationItem,
     PaceItem,
+    ExportItem,
 ]
 
 
 def create_all() -> None:
-    """Every table, and the snapshot bucket (the offline stages' moto; on AWS the template
-    creates both)."""
+    """Every table, the snapshot bucket and the export bucket (the offline stages' moto; on
+    AWS the template creates them)."""
     for model in TABLES:
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
     create_bucket()
+    create_export_bucket()

@@ -35,7 +35,8 @@ def dev_stage(aws, monkeypatch):
                        "CRM_MESSAGING_ENDPOINT": "https://chat.example.test/send",
                        "CRM_DISPATCH_QUEUE_ARN": "set-by-the-template",
                        "CRM_SCHEDULER_ROLE_ARN": "set-by-the-template",
-                       "CRM_SNAPSHOT_BUCKET": "set-by-the-template"}.items():
+                       "CRM_SNAPSHOT_BUCKET": "set-by-the-template",
+                       "CRM_EXPORT_BUCKET": "set-by-the-template"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("CRM_JWT_SECRET", raising=False)
     settings.cache_clear()

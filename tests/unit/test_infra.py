@@ -84,7 +84,8 @@ def test_every_function_gets_the_arns_and_parameters_it_reads_from_the_template(
     for fn in function_ids():
         env = template["Resources"][fn]["Properties"]["Environment"]["Variables"]
         assert set(env) >= {"CRM_JWT_SECRET_PARAMETER", "CRM_MESSAGING_ENDPOINT",
-                            "CRM_DISPATCH_QUEUE_ARN", "CRM_SCHEDULER_ROLE_ARN"}
+                            "CRM_DISPATCH_QUEUE_ARN", "CRM_SCHEDULER_ROLE_ARN",
+                            "CRM_SNAPSHOT_BUCKET", "CRM_EXPORT_BUCKET"}
         assert all(_refs(v) and _refs(v) <= known for v in env.values())
 
 
@@ -113,3 +114,26 @@ def test_no_account_region_or_arn_is_written_in_code_or_config():
     found = [f"{p.relative_to(root)}:{n}: {line.strip()}" for p in files
              for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert found == []
+
+
+def test_the_export_bucket_is_encrypted_private_and_expires_exports_after_seven_days():
+    from chalicelib.domain.exports import EXPIRY_DAYS, object_key
+    from infra.build import EXPORT_BUCKET, function_ids
+
+    template = build()
+    props = template["Resources"][EXPORT_BUCKET]["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert all(props["PublicAccessBlockConfiguration"][k] is True for k in (
+        "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    rule, = props["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == EXPIRY_DAYS == 7
+    assert object_key("s", "e").startswith(rule["Prefix"])
+    for fn in function_ids():
+        env = template["Resources"][fn]["Properties"]["Environment"]["Variables"]
+        assert env["CRM_EXPORT_BUCKET"] == {"Ref": EXPORT_BUCKET}
+    s3 = [st for st in policy()["Statement"] if EXPORT_BUCKET in _refs(st["Resource"])]
+    assert {a for st in s3 for a in ([st["Action"]] if isinstance(st["Action"], str)
+                                     else st["Action"])} == {
+        "s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+

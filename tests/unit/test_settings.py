@@ -17,7 +17,7 @@ REAL_SECRET = "k" * 48
 DEPLOYED = {"jwt_secret": REAL_SECRET, "chat_channel": "http",
             "messaging_endpoint": "https://chat.example.test/send",
             "dispatch_queue_arn": "from-the-template", "scheduler_role_arn": "from-the-template",
-            "snapshot_bucket": "from-the-template"}
+            "snapshot_bucket": "from-the-template", "export_bucket": "from-the-template"}
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +60,7 @@ def test_a_deployed_stage_refuses_both_a_secret_and_a_parameter():
     ({"dispatch_queue_arn": None}, "CRM_DISPATCH_QUEUE_ARN is not set"),
     ({"scheduler_role_arn": None}, "CRM_SCHEDULER_ROLE_ARN is not set"),
     ({"snapshot_bucket": None}, "CRM_SNAPSHOT_BUCKET is not set"),
+    ({"export_bucket": None}, "CRM_EXPORT_BUCKET is not set"),
 ])
 def test_a_deployed_stage_refuses_the_local_chat_channel_and_missing_arns(changes, why):
     with pytest.raises(ValueError, match=why):

@@ -49,7 +49,7 @@ def test_shop_code_is_keyed_too():
 
 DEPLOYED = dict(jwt_secret="j" * 40, chat_channel="http", messaging_endpoint="https://m.example",
                 dispatch_queue_arn="arn:queue", scheduler_role_arn="arn:role",
-                snapshot_bucket="bucket")
+                snapshot_bucket="bucket", export_bucket="exports")
 
 
 @pytest.mark.parametrize("stage, secret, refused", [
