@@ -52,20 +52,20 @@ def start(seller_id: str, segment_id: str, fmt: str, now: datetime, actor: str |
             "rows": int(item.rows) if item.rows is not None else None}
 
 
-def handle_message(body: str, now: datetime) -> None:
-    """One record of the exports queue."""
+def handle_message(body: str, now: datetime) -> str:
+    """One record of the exports queue; returns what happened (for logs and tests)."""
     message = rules.ExportMessage.model_validate_json(body)
     item = store.get(message.seller_id, message.export_id)
     if item is None or item.status == "ready":
         log(logger, "export message ignored", seller_id=message.seller_id,
             export_id=message.export_id, status=item.status if item else None)
-        return
+        return "ignored"
     as_of = datetime.fromtimestamp(int(item.as_of) / 1000, UTC)
     try:
         members = audiences.segment_members(item.seller_id, [item.segment_id], as_of)
     except NotFound:
         members = set()    # the segment was deleted since: it has nobody to export
-    write(item, members, to_ms(now))
+    return write(item, members, to_ms(now))
 
 
 def write(item: store.ExportItem, members: set[str], now_ms: int) -> str:
