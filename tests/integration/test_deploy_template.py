@@ -239,6 +239,19 @@ def test_the_customers_table_streams_and_has_the_by_change_lsi_and_the_snapshot_
             assert env["CRM_SNAPSHOT_BUCKET"] == bucket
 
 
+def test_the_export_bucket_exists_and_every_function_is_told_its_name(stack):
+    s = stack["session"]
+    bucket = stack["physical"]["ExportBucket"]
+    s.client("s3").head_bucket(Bucket=bucket)
+    lam = s.client("lambda")
+    for logical, res in stack["template"]["Resources"].items():
+        if res["Type"] == "AWS::Lambda::Function":
+            env = lam.get_function_configuration(FunctionName=stack["physical"][logical])[
+                "Environment"]["Variables"]
+            assert env["CRM_EXPORT_BUCKET"] == bucket
+    assert s.client("sqs").get_queue_url(QueueName="crm-dev-exports")["QueueUrl"]
+
+
 def test_the_snapshot_consumer_follows_the_customers_stream_and_hands_failures_to_a_queue(stack):
     s = stack["session"]
     lam, sqs = s.client("lambda"), s.client("sqs")
