@@ -20,9 +20,9 @@ def main() -> None:
     from bench.localstack import RequestCounter, start
 
     _patient_pynamodb()
-    start()
     counter = RequestCounter()
-    counter.attach_everywhere()
+    counter.attach_everywhere()      # before any client exists, PynamoDB's included
+    start()
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -62,11 +62,12 @@ def main() -> None:
     t0 = time.perf_counter()
     result = exports.write(item, set(ids), now_ms)
     took = time.perf_counter() - t0
+    counts, total = counter.counts.copy(), counter.total()
     rows = store.get(seller, "exp_bench").rows
     print(f"export of {MEMBERS:,} members: {result}, {rows:,} rows in {took:.1f} s "
           f"= {MEMBERS / took:,.0f} members/s")
-    print(f"AWS requests: {counter.total():,} = {counter.total() / MEMBERS:.4f} per member; "
-          + ", ".join(f"{k} {v:,}" for k, v in counter.counts.most_common()))
+    print(f"AWS requests: {total:,} = {total / MEMBERS:.4f} per member; "
+          + ", ".join(f"{k} {v:,}" for k, v in counts.most_common()))
     print(f"object: {len(store.read_object(item.key)):,} bytes")
 
 
