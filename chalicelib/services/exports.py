@@ -33,13 +33,17 @@ logger = get_logger("exports")
 def start(seller_id: str, segment_id: str, fmt: str, now: datetime, actor: str | None) -> dict:
     """Create the export of a segment's members now (NotFound for a segment the seller does
     not have): ready at once when small, else running until the exports queue writes it."""
-    members = audiences.segment_members(seller_id, [segment_id], now)
+    if not audiences.segment_exists(seller_id, segment_id):
+        raise NotFound(f"segment '{segment_id}' not found")
+    # The count first (no ids held): a large segment's members are read by the queue's
+    # function, not by the API's smaller one.
+    size = audiences.segment_sizes(seller_id, [segment_id], now)[segment_id]
     now_ms = to_ms(now)
     export_id = f"exp_{now_ms:013d}_{uuid.uuid4().hex[:10]}"
     item = store.create(seller_id, export_id, segment_id, fmt,
                         rules.object_key(seller_id, export_id), now_ms, actor)
-    if len(members) <= settings().export_inline_members:
-        write(item, members, now_ms)
+    if size <= settings().export_inline_members:
+        write(item, audiences.segment_members(seller_id, [segment_id], now), now_ms)
         item = store.get(seller_id, export_id) or item
     else:
         # A crash before this send leaves a running record the caller never saw (its POST
@@ -47,7 +51,7 @@ def start(seller_id: str, segment_id: str, fmt: str, now: datetime, actor: str |
         queues.send_batch("exports", [rules.ExportMessage(seller_id=seller_id,
                                                           export_id=export_id).model_dump()])
     log(logger, "export started", seller_id=seller_id, export_id=export_id,
-        segment_id=segment_id, members=len(members), status=item.status)
+        segment_id=segment_id, members=size, status=item.status)
     return {"export_id": export_id, "status": item.status,
             "rows": int(item.rows) if item.rows is not None else None}
 
