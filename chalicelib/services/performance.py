@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain import delivery as rules
+from chalicelib.domain import lift
 from chalicelib.domain.aggregates import iso
 from chalicelib.domain.billing import text as amount_text
 from chalicelib.domain.errors import Invalid, NotFound
@@ -40,10 +41,23 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
     skipped = {reason: 0 for reason in rules.SKIP_REASONS}
     if plan.kind == "automated":
         skipped.update({reason: 0 for reason in automated.SKIP_REASONS})
-    gmv, cost, recipients = Decimal(0), Decimal(0), 0
+    if plan.kind == "one_off":
+        skipped["holdout"] = 0
+    gmv, cost, recipients, voucher_cost = Decimal(0), Decimal(0), 0, Decimal(0)
+    # The holdout's measurement: [converted, window GMV] of the delivered recipients (chunk
+    # parts) and of the held-out customers (``h#`` parts).
+    measured = {"c": [0, Decimal(0)], "h": [0, Decimal(0)]}
     for part in plan_stats.all_parts(seller_id, plan_id):
         if part["part"] == plan_stats.DISPATCH:
             recipients = int(part.get("recipients", 0))
+        else:
+            group = measured.get(part["part"][:1])
+            if group is not None:
+                group[0] += int(part.get("converted", 0))
+                group[1] += Decimal(part.get("window_gmv", 0))
+        voucher_cost += Decimal(part.get("voucher_cost", 0))
+        if part["part"].startswith("h#"):
+            continue   # the holdout's parts hold conversions only
         for name, value in part.items():
             if name in totals:
                 totals[name] += int(value)
@@ -63,8 +77,15 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
     if plan.kind == "order_notice":   # what was charged (three places, like every billing amount)
         held = billing.reservation(seller_id, plan_id)
         shown = amount_text(held.charged if held is not None else Decimal(0))
-    return {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
-            "gmv": f"{gmv:.2f}", "cost": shown, "by_variant": {}}
+    out = {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
+           "gmv": f"{gmv:.2f}", "cost": shown, "voucher_cost": f"{voucher_cost:.2f}",
+           "by_variant": {}}
+    if plan.kind == "one_off" and int((plan.extra or {}).get("holdout_percent") or 0):
+        (converted, window_gmv), (held_converted, held_gmv) = measured["c"], measured["h"]
+        out.update(lift.holdout_figures(totals["delivered"], converted, window_gmv,
+                                        skipped.get("holdout", 0), held_converted, held_gmv,
+                                        voucher_cost))
+    return out
 
 
 def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int,
