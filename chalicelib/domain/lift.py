@@ -35,8 +35,18 @@ def newcombe(x1: int, n1: int, x2: int, n2: int, z: float = Z95
 
 def converts(send_ms: int, order_ms: int, window_days: int) -> bool:
     """A paid order converts a plan's customer (recipient or held out) when it falls within
-    the attribution window after the plan's send time (both ends included)."""
-    return send_ms <= order_ms <= send_ms + window_days * DAY_MS
+    the attribution window after the plan's send time: strictly after the send (a thank-you
+    occurrence due at once is not converted by the order that triggered it), up to and
+    including the window's end."""
+    return send_ms < order_ms <= send_ms + window_days * DAY_MS
+
+
+def window_orders(order_rows: list, send_ms: int, window_days: int) -> tuple[bool, Decimal]:
+    """(converted, GMV) of one customer's kept orders (``aggregates.order_rows``: paid ms,
+    amount, refunded ms) for one send: every order paid within the window after it."""
+    amounts = [Decimal(amount or 0) for paid, amount, _ in order_rows
+               if paid is not None and converts(send_ms, paid, window_days)]
+    return bool(amounts), sum(amounts, Decimal(0))
 
 
 def _rate(x: int, n: int) -> float | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.domain import aggregates, lift
 from chalicelib.domain import delivery as rules
-from chalicelib.domain import lift
 from chalicelib.domain.aggregates import iso
 from chalicelib.domain.billing import text as amount_text
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.services import automated
 from chalicelib.store import billing, customers, deliveries, inbox, occurrences, plan_stats, plans
+from chalicelib.store import shop_settings as shop_settings_store
 
 COUNTERS = ("delivered", "failed", "read", "clicked", "replied", "unsubscribed", "orders",
             "vouchers_claimed", "vouchers_redeemed", "vouchers_withheld")
@@ -80,12 +81,34 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
     out = {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
            "gmv": f"{gmv:.2f}", "cost": shown, "voucher_cost": f"{voucher_cost:.2f}",
            "by_variant": {}}
-    if plan.kind == "one_off" and int((plan.extra or {}).get("holdout_percent") or 0):
-        (converted, window_gmv), (held_converted, held_gmv) = measured["c"], measured["h"]
-        out.update(lift.holdout_figures(totals["delivered"], converted, window_gmv,
-                                        skipped.get("holdout", 0), held_converted, held_gmv,
-                                        voucher_cost))
+    if int((plan.extra or {}).get("holdout_percent") or 0):
+        if plan.kind == "one_off":
+            (converted, window_gmv), (held_converted, held_gmv) = measured["c"], measured["h"]
+            out.update(lift.holdout_figures(totals["delivered"], converted, window_gmv,
+                                            skipped.get("holdout", 0), held_converted, held_gmv,
+                                            voucher_cost))
+        elif plan.kind == "automated":
+            out.update(_occurrence_holdout(seller_id, plan_id, voucher_cost))
     return out
+
+
+def _occurrence_holdout(seller_id: str, plan_id: str, voucher_cost: Decimal) -> dict[str, Any]:
+    """An automated plan's holdout figures, per occurrence (docs/automated-plans.md): each
+    delivered or held-out occurrence converted when its customer paid an order within the
+    attribution window after its due time; read from the customers' kept orders now."""
+    found = occurrences.measured(seller_id, plan_id)
+    window = shop_settings_store.in_force(seller_id).attribution_window_days
+    people = customers.batch_get(seller_id, sorted({c for c, _, _ in found})) if found else {}
+    tally = {"sent": [0, 0, Decimal(0)], "holdout": [0, 0, Decimal(0)]}   # n, converted, gmv
+    for cid, due_ms, group in found:
+        item = people.get(cid)
+        rows = aggregates.order_rows(item.agg or {}) if item is not None else []
+        converted, gmv = lift.window_orders(rows, due_ms, window)
+        tally[group][0] += 1
+        tally[group][1] += int(converted)
+        tally[group][2] += gmv
+    (sent, converted, gmv), (held, held_converted, held_gmv) = tally["sent"], tally["holdout"]
+    return lift.holdout_figures(sent, converted, gmv, held, held_converted, held_gmv, voucher_cost)
 
 
 def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int,

@@ -53,7 +53,8 @@ SEND = 50 * DAY_MS
 
 
 @pytest.mark.parametrize("order_ms, window, expected", [
-    (SEND, 7, True),                    # the send moment itself
+    (SEND, 7, False),                   # the send moment itself: not after it
+    (SEND + 1, 7, True),
     (SEND - 1, 7, False),               # before the send: no conversion
     (SEND + 7 * DAY_MS, 7, True),       # the window's end is in
     (SEND + 7 * DAY_MS + 1, 7, False),
