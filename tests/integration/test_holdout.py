@@ -11,6 +11,7 @@ import pytest
 
 from chalicelib.domain.automated import held_out
 from chalicelib.domain.lift import newcombe
+from tests.integration import test_reliability_delivery as reliability
 from tests.integration.delivery_support import (
     create_plan,
     engagement,
@@ -19,6 +20,8 @@ from tests.integration.delivery_support import (
     run_pipeline,
     seed_followers,
 )
+
+fast_retries = reliability.fast_retries   # small chunks, a 1 s lease, no DLQ
 
 
 @pytest.fixture
@@ -185,3 +188,47 @@ def test_another_sellers_holdout_performance_is_not_found(api, app):
     assert "lift" in _perf(api, pid)
     other = api.as_seller("someone-else").get(f"/v1/plans/{pid}/performance")
     assert other.status_code == 404 and other.json["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("seed", [5, 31])
+def test_crashes_and_duplicates_leave_the_holdout_unmessaged_and_counted_once(
+        api, app, monkeypatch, fast_retries, seed):
+    """The fault injection of test_reliability_delivery (crashes before and after every store,
+    channel and queue call; every SQS message twice and re-sent) over a plan with a holdout,
+    with orders handled both before its dispatch and after its delivery."""
+    ids = seed_followers(api, 24)
+    chaos = reliability.inject_crashes(monkeypatch, seed, rate=0.06)
+    chaos.enabled = False
+    plan = create_plan(api, holdout_percent=40)
+    pid = plan["plan_id"]
+    sent, held = _split(pid, ids, 40)
+    early = [("b1", sent[0], "ob1", "10.00"), ("b2", held[0], "ob2", "20.00")]
+    late = [("a1", sent[1], "oa1", "5.00"), ("a2", held[1], "oa2", "7.00"),
+            ("a3", sent[0], "oa3", "1.00")]
+    _orders(api, early)
+    chaos.enabled = True
+    pump(app, "events", duplicate=True)
+    run_pipeline(app, duplicate=True)
+    chaos.enabled = False
+    _orders(api, late + early)            # the early ones again, as new deliveries
+    chaos.enabled = True
+    run_pipeline(app, duplicate=True)
+    chaos.enabled = False
+
+    assert set(chaos.sends.per_customer(pid)) == set(sent)      # the held-out: never sent to
+    assert not chaos.sends.duplicates()
+    perf = _perf(api, pid)
+    assert perf["delivered"] == len(sent) and perf["skipped"]["holdout"] == len(held)
+    assert perf["recipients"] == len(sent)
+    assert perf["holdout"]["converted"] == 2
+    assert perf["recipients_conversion"] == pytest.approx(2 / len(sent))
+    incremental = Decimal("16") - Decimal("27") * len(sent) / len(held)
+    assert perf["incremental_gmv"] == f"{incremental.quantize(Decimal('0.01'))}"
+    assert len(chaos.crashes) >= 3, chaos.crashes
+
+
+def test_an_order_notice_has_no_holdout(api):
+    r = api.post("/v1/plans", {"name": "late", "kind": "order_notice", "action": "draft",
+                               "scenario": "delayed_shipping", "holdout_percent": 10})
+    assert r.status_code == 400
+    assert "holdout_percent" in [d["path"] for d in r.json["error"]["details"]], r.json
