@@ -140,14 +140,15 @@ def hold_out(plan: plans.PlanItem, eligible: list[str]) -> tuple[list[str], list
 
 
 def _write_snapshot(plan: plans.PlanItem, eligible: list[str], skipped: list[dict],
-                    recipients: int, now: datetime, redo: bool, held: list[str] = (),
+                    recipients: int, now: datetime, redo: bool, held: list[str] | None = None,
                     channel: str = "chat") -> int:
     seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
     size = settings().delivery_chunk_size
     cut = rules.chunked(eligible, size)
     # Held-out customers get a skipped row each, in groups like chunks: the row's ``chunk``
     # names its group, whose plan_stats part (``h#<n>``) keeps the holdout's conversions.
-    groups = rules.chunked(list(held), size)
+    held = held or []
+    groups = rules.chunked(held, size)
     held_rows = [[{"customer_id": c, "channel": channel, "status": rules.SKIPPED,
                    "reason": "holdout"} for c in group] for group in groups]
     if redo:  # an abandoned snapshot: drop what it wrote that this one does not rewrite
