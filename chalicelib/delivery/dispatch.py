@@ -17,9 +17,10 @@ from collections import Counter
 from datetime import datetime
 
 from chalicelib import audiences, metrics
-from chalicelib.delivery import follow_up, notices
+from chalicelib.delivery import engagement, follow_up, notices
 from chalicelib.delivery.chunks import DispatchMessage, send_chunks
 from chalicelib.domain import aggregates
+from chalicelib.domain import automated as automated_rules
 from chalicelib.domain import delivery as rules
 from chalicelib.logs import get_logger, log
 from chalicelib.settings import settings
@@ -124,24 +125,52 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
         else:
             skipped.append({"customer_id": cid, "channel": channels[0], "status": rules.SKIPPED,
                             "reason": reason})
-    return _write_snapshot(plan, eligible, skipped, len(items), now, redo)
+    eligible, held = hold_out(plan, eligible)   # the holdout: a step of its own, right here
+    # ``recipients`` never counts the held-out customers (API.md "Holdout").
+    return _write_snapshot(plan, eligible, skipped, len(items) - len(held), now, redo,
+                           held=held, channel=channels[0])
+
+
+def hold_out(plan: plans.PlanItem, eligible: list[str]) -> tuple[list[str], list[str]]:
+    """(messaged, held out): ``holdout_percent`` of the eligible audience, picked by the
+    stable hash of plan + customer the automated plans use (domain/automated.held_out)."""
+    percent = int((plan.extra or {}).get("holdout_percent") or 0)
+    held = {c for c in eligible if automated_rules.held_out(plan.plan_id, c, percent)}
+    return [c for c in eligible if c not in held], sorted(held)
 
 
 def _write_snapshot(plan: plans.PlanItem, eligible: list[str], skipped: list[dict],
-                    recipients: int, now: datetime, redo: bool) -> int:
+                    recipients: int, now: datetime, redo: bool, held: list[str] | None = None,
+                    channel: str = "chat") -> int:
     seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
-    cut = rules.chunked(eligible, settings().delivery_chunk_size)
+    size = settings().delivery_chunk_size
+    cut = rules.chunked(eligible, size)
+    # Held-out customers get a skipped row each, in groups like chunks: the row's ``chunk``
+    # names its group, whose plan_stats part (``h#<n>``) keeps the holdout's conversions.
+    held = held or []
+    groups = rules.chunked(held, size)
+    held_rows = [[{"customer_id": c, "channel": channel, "status": rules.SKIPPED,
+                   "reason": "holdout"} for c in group] for group in groups]
     if redo:  # an abandoned snapshot: drop what it wrote that this one does not rewrite
-        stale_rows = deliveries.row_ids(seller_id, plan_id) - {s["customer_id"] for s in skipped}
+        stale_rows = deliveries.row_ids(seller_id, plan_id) - {s["customer_id"] for s in skipped} \
+            - set(held)
         deliveries.delete_rows(seller_id, plan_id, stale_rows)
         deliveries.delete_chunks(seller_id, plan_id, [n for n in deliveries.chunk_numbers(
             seller_id, plan_id) if n >= len(cut)])
     deliveries.put_rows(seller_id, plan_id, skipped, chunk=None, sent_at=None)
+    for n, rows in enumerate(held_rows):
+        deliveries.put_rows(seller_id, plan_id, rows, chunk=n, sent_at=None)
+    if held:   # conversions that arrived before these rows were written
+        engagement.fold_early_holdout(seller_id, plan_id, {c: n for n, group in
+                                                           enumerate(groups) for c in group})
     deliveries.put_chunks([deliveries.new_chunk(seller_id, plan_id, plan.kind, n, ids_)
                            for n, ids_ in enumerate(cut)])
     reasons = Counter(s["reason"] for s in skipped)
+    if held:
+        reasons["holdout"] = len(held)
     plan_stats.record_snapshot(seller_id, plan_id, recipients, len(cut), dict(reasons), now_ms)
-    metrics.outcomes(skipped)      # a snapshot redone after a crash counts its skips again
+    # a snapshot redone after a crash counts its skips again
+    metrics.outcomes(skipped + [row for rows in held_rows for row in rows])
     log(logger, "audience snapshot", seller_id=seller_id, plan_id=plan_id, recipients=recipients,
         eligible=len(eligible), chunks=len(cut), **{f"skipped_{k}": v for k, v in reasons.items()})
     return len(cut)

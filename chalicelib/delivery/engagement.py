@@ -22,39 +22,51 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.delivery.chunks import Fact, send_facts
-from chalicelib.domain import aggregates, attribution
+from chalicelib.domain import aggregates, attribution, lift
 from chalicelib.domain import delivery as rules
+from chalicelib.domain import vouchers as voucher_rules
 from chalicelib.logs import get_logger, log
-from chalicelib.store import customers, deliveries, plan_stats
+from chalicelib.store import customers, deliveries, plan_stats, plans
 from chalicelib.store import shop_settings as shop_settings_store
+from chalicelib.store import vouchers as voucher_store
 
 logger = get_logger("delivery.engagement")
 
 Wanted = tuple[str, str, str, dict[str, Any]]   # plan_id, customer_id, fact key, {counter: n}
 Pair = tuple[str, str]                            # plan_id, customer_id
+# Conversion facts (a holdout's measurement) count for held-out customers too.
+CONVERSION_KEYS = ("conv:", "win:")
 
 
 def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
     """Subscriber entry (see services/reactions.py): idempotent, a repeat changes nothing."""
-    touches = [(e["plan_id"], e["customer_id"], rules.ENGAGEMENT_COUNTERS[e["type"]])
+    touches = [(e["plan_id"], e["customer_id"], rules.ENGAGEMENT_COUNTERS[e["type"]], e)
                for e in events if e.get("type") in rules.ENGAGEMENT_COUNTERS and e.get("plan_id")]
     orders = [e for e in events if e.get("type") == "order_paid"]
     if not touches and not orders:
         return
-    candidates = _order_candidates(seller_id, orders) if orders else {}
-    pairs = [(p, c) for p, c, _ in touches] + [
-        (p, o["customer_id"]) for o in orders for p in candidates[o["event_id"]]]
+    window = shop_settings_store.in_force(seller_id).attribution_window_days
+    candidates = _order_candidates(seller_id, orders, window) if orders else {}
+    measured = _measured(seller_id, orders, window) if orders else {}
+    pairs = [(p, c) for p, c, _, _ in touches] + [
+        (p, o["customer_id"]) for o in orders
+        for p in [*candidates[o["event_id"]], *measured[o["event_id"]]]]
     rows = deliveries.get_rows(seller_id, pairs) if pairs else {}
-    in_flight = _in_flight(seller_id, {p for p in pairs if p not in rows}, rows)
-    wanted = [(p, c, f"{counter}:{c}", {counter: 1}) for p, c, counter in touches]
+    expected = {p for plan_ids in measured.values() for p in plan_ids}
+    in_flight = _in_flight(seller_id, {p for p in pairs if p not in rows}, rows, expected)
+    costs = _voucher_costs(seller_id, [e for _, _, counter, e in touches
+                                       if counter == "vouchers_redeemed"])
+    wanted = [(p, c, f"{counter}:{c}", {counter: 1, **costs.get(e["event_id"], {})})
+              for p, c, counter, e in touches]
     wanted += _attribute(orders, candidates, rows, in_flight)
+    wanted += _conversions(orders, measured)
     facts, early = [], []
     for plan_id, cid, key, add in wanted:
         row = rows.get((plan_id, cid))
         if row is not None:
-            if _delivered(row):
-                facts.append(Fact(plan_id=plan_id, part=plan_stats.chunk_part(int(row.chunk)),
-                                  key=key, add=add))
+            part = _part_of(row, key)
+            if part is not None:
+                facts.append(Fact(plan_id=plan_id, part=part, key=key, add=add))
         elif plan_id in in_flight:
             early.append((plan_id, cid, key, add))
     if early:
@@ -64,19 +76,33 @@ def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
         log(logger, "engagement facts", seller_id=seller_id, facts=len(facts), parked=len(early))
 
 
+def _part_of(row: deliveries.DeliveryRow, key: str) -> str | None:
+    """The plan_stats part a fact of this row counts in: a delivered recipient's chunk, or
+    (conversion facts only) a held-out customer's group; None when it counts nowhere."""
+    if _delivered(row):
+        return plan_stats.chunk_part(int(row.chunk))
+    if row.reason == "holdout" and row.chunk is not None and key.startswith(CONVERSION_KEYS):
+        return plan_stats.holdout_part(int(row.chunk))
+    return None
+
+
 def _delivered(row: deliveries.DeliveryRow) -> bool:
     return row.status == rules.DELIVERED and row.chunk is not None
 
 
-def _in_flight(seller_id: str, missing: set[Pair], rows: dict) -> set[str]:
+def _in_flight(seller_id: str, missing: set[Pair], rows: dict, expected: set[str]
+               ) -> set[str]:
     """Plans (of the pairs whose row is missing) still sending: their dispatch record exists
     and not every chunk is done, so a missing row may yet be written. A plan never dispatched
     or already complete writes no more rows: its missing pairs are read once more (a row may
-    have landed since the first read) and otherwise never count."""
+    have landed since the first read) and otherwise never count. A measured plan
+    (``expected``: its send time has come) not yet dispatched is still to write its rows."""
     flying, settled = set(), []
     for plan_id in sorted({p for p, _ in missing}):
         record = plan_stats.get_part(seller_id, plan_id, plan_stats.DISPATCH)
         if record is None:
+            if plan_id in expected:
+                flying.add(plan_id)
             continue
         complete = record.get("state") == "enqueued" and len(
             record.get("done_chunks", ())) >= int(record.get("chunks", 0))
@@ -93,14 +119,17 @@ def _in_flight(seller_id: str, missing: set[Pair], rows: dict) -> set[str]:
 def _park(seller_id: str, early: list[Wanted], now_ms: int) -> list[Fact]:
     """Park facts whose rows are missing, then look at the rows again: a row written before
     the park is seen now; one written after it finds the parked fact (see ``fold_early``)."""
+    # One item per (plan, key): a batch may hold one fact twice (a customer's two orders
+    # convert them once; a duplicate order event), and a batch write refuses duplicate keys.
+    early = list({(p, key): (p, c, key, add) for p, c, key, add in early}.values())
     deliveries.park(seller_id, early, now_ms)
     rows = deliveries.get_rows(seller_id, [(p, c) for p, c, _, _ in early])
     out = []
     for plan_id, cid, key, add in early:
         row = rows.get((plan_id, cid))
-        if row is not None and _delivered(row):
-            out.append(Fact(plan_id=plan_id, part=plan_stats.chunk_part(int(row.chunk)),
-                            key=key, add=add))
+        part = _part_of(row, key) if row is not None else None
+        if part is not None:
+            out.append(Fact(plan_id=plan_id, part=part, key=key, add=add))
     return out
 
 
@@ -120,9 +149,69 @@ def fold_early(chunk: deliveries.ChunkItem) -> tuple[list[Fact], list[deliveries
     return facts, mine
 
 
-def _order_candidates(seller_id: str, orders: list[dict]) -> dict[str, list[str]]:
+def fold_early_holdout(seller_id: str, plan_id: str, group_of: dict[str, int]) -> None:
+    """The dispatch snapshot wrote the held-out customers' rows (``group_of``: customer ->
+    group): the conversion facts parked for them meanwhile count now, in their group's part
+    (anything else parked for them counts nowhere: they were never messaged)."""
+    parked = deliveries.parked(seller_id, plan_id)
+    mine = [p for p in parked if p.customer_id in group_of]
+    if not mine:
+        return
+    send_facts(seller_id, [Fact(plan_id=plan_id, part=plan_stats.holdout_part(
+        group_of[p.customer_id]), key=p.key, add=dict(p.add))
+        for p in mine if p.key.startswith(CONVERSION_KEYS)])
+    deliveries.unpark(mine)
+
+
+def _measured(seller_id: str, orders: list[dict], window: int) -> dict[str, list[str]]:
+    """Per order event: the measured plans (a holdout) whose conversion window holds it."""
+    times = {o["event_id"]: aggregates.to_ms(datetime.fromisoformat(o["occurred_at"]))
+             for o in orders}
+    found = plan_stats.measured_between(seller_id, min(times.values()) - window * aggregates.DAY_MS,
+                                        max(times.values()))
+    # A registration whose send did not happen at that time (a move refused after it) is stale.
+    sends = {}
+    for plan_id, send_ms in found:
+        plan = plans.get(seller_id, plan_id)
+        if plan is not None and plan.send_at == send_ms and plan.status != "draft":
+            sends[plan_id] = send_ms
+    return {event_id: [p for p, send_ms in sends.items() if lift.converts(send_ms, ms, window)]
+            for event_id, ms in times.items()}
+
+
+def _conversions(orders: list[dict], measured: dict[str, list[str]]) -> list[Wanted]:
+    """Each paid order in a measured plan's window: its customer converted (once per
+    customer) and its amount is window GMV (once per order), recipient or held out alike."""
+    return [(plan_id, o["customer_id"], key, add) for o in orders
+            for plan_id in measured[o["event_id"]]
+            for key, add in ((f"conv:{o['customer_id']}", {"converted": 1}),
+                             (f"win:{o['order_id']}",
+                              {"window_gmv": str(Decimal(str(o["amount"])))}))]
+
+
+def _voucher_costs(seller_id: str, redeemed: list[dict]) -> dict[str, dict[str, str]]:
+    """Per voucher_redeemed event: ``{"voucher_cost": discount}``, the discount its voucher
+    gave (a percent one: of the redeemed order's amount, from the customer's aggregates)."""
+    if not redeemed:
+        return {}
+    vouchers = {v: voucher_store.get_voucher(seller_id, v)
+                for v in sorted({e["voucher_id"] for e in redeemed})}
+    items = customers.batch_get(seller_id, sorted({e["customer_id"] for e in redeemed}))
+    out = {}
+    for event in redeemed:
+        voucher = vouchers.get(event["voucher_id"])
+        if voucher is None:
+            continue
+        item = items.get(event["customer_id"])
+        agg = (item.agg if item else None) or aggregates.empty()
+        amount = aggregates.order_amount(agg, event["order_id"]) if event.get("order_id") else None
+        out[event["event_id"]] = {"voucher_cost": str(voucher_rules.discount_given(
+            voucher.discount, amount))}
+    return out
+
+
+def _order_candidates(seller_id: str, orders: list[dict], window: int) -> dict[str, list[str]]:
     """Per order event: the plans that may take credit, best first (attribution.candidates)."""
-    window = shop_settings_store.in_force(seller_id).attribution_window_days
     items = customers.batch_get(seller_id, [o["customer_id"] for o in orders])
     out: dict[str, list[str]] = {}
     for order in orders:

@@ -81,6 +81,12 @@ def order_rows(agg: dict) -> list:
             for v in (agg.get("orders") or {}).values()]
 
 
+def order_amount(agg: dict, order_id: str) -> Decimal | None:
+    """The paid amount of one of the customer's kept orders (None: not seen paid)."""
+    entry = upgrade(dict(agg)).get("orders", {}).get(order_key(order_id))
+    return Decimal(entry[AMOUNT]) if entry and entry[AMOUNT] is not None else None
+
+
 def _add_time(agg: dict, etype: str, ms: int) -> None:
     last = agg["last"]
     if ms > last.get(etype, -1):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -123,3 +123,15 @@ def misfits(voucher: dict[str, Any], segment_ids: list[str], send_ms: int) -> li
     if quantity is not None and (voucher.get("claimed") or 0) >= quantity:
         problems.append("voucher quantity is used up")
     return problems
+
+
+def discount_given(discount: dict[str, Any], order_amount: Decimal | None) -> Decimal:
+    """What one redemption of a voucher cost the shop (a plan's ``voucher_cost``): an amount
+    discount its value (at most the order's amount, when that is known); a percent discount
+    that share of the redeemed order's amount, to the cent (0 when the order is unknown)."""
+    value = Decimal(str(discount["value"]))
+    if discount["type"] == "amount":
+        return min(value, order_amount) if order_amount is not None else value
+    if order_amount is None:
+        return Decimal("0.00")
+    return (order_amount * value / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

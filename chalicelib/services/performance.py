@@ -5,12 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.domain import aggregates, lift
 from chalicelib.domain import delivery as rules
 from chalicelib.domain.aggregates import iso
 from chalicelib.domain.billing import text as amount_text
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.services import automated
 from chalicelib.store import billing, customers, deliveries, inbox, occurrences, plan_stats, plans
+from chalicelib.store import shop_settings as shop_settings_store
 
 COUNTERS = ("delivered", "failed", "read", "clicked", "replied", "unsubscribed", "orders",
             "vouchers_claimed", "vouchers_redeemed", "vouchers_withheld")
@@ -40,10 +42,23 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
     skipped = {reason: 0 for reason in rules.SKIP_REASONS}
     if plan.kind == "automated":
         skipped.update({reason: 0 for reason in automated.SKIP_REASONS})
-    gmv, cost, recipients = Decimal(0), Decimal(0), 0
+    if plan.kind == "one_off":
+        skipped["holdout"] = 0
+    gmv, cost, recipients, voucher_cost = Decimal(0), Decimal(0), 0, Decimal(0)
+    # The holdout's measurement: [converted, window GMV] of the delivered recipients (chunk
+    # parts) and of the held-out customers (``h#`` parts).
+    measured = {"c": [0, Decimal(0)], "h": [0, Decimal(0)]}
     for part in plan_stats.all_parts(seller_id, plan_id):
         if part["part"] == plan_stats.DISPATCH:
             recipients = int(part.get("recipients", 0))
+        else:
+            group = measured.get(part["part"][:1])
+            if group is not None:
+                group[0] += int(part.get("converted", 0))
+                group[1] += Decimal(part.get("window_gmv", 0))
+        voucher_cost += Decimal(part.get("voucher_cost", 0))
+        if part["part"].startswith("h#"):
+            continue   # the holdout's parts hold conversions only
         for name, value in part.items():
             if name in totals:
                 totals[name] += int(value)
@@ -63,8 +78,37 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
     if plan.kind == "order_notice":   # what was charged (three places, like every billing amount)
         held = billing.reservation(seller_id, plan_id)
         shown = amount_text(held.charged if held is not None else Decimal(0))
-    return {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
-            "gmv": f"{gmv:.2f}", "cost": shown, "by_variant": {}}
+    out = {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
+           "gmv": f"{gmv:.2f}", "cost": shown, "voucher_cost": f"{voucher_cost:.2f}",
+           "by_variant": {}}
+    if int((plan.extra or {}).get("holdout_percent") or 0):
+        if plan.kind == "one_off":
+            (converted, window_gmv), (held_converted, held_gmv) = measured["c"], measured["h"]
+            out.update(lift.holdout_figures(totals["delivered"], converted, window_gmv,
+                                            skipped.get("holdout", 0), held_converted, held_gmv,
+                                            voucher_cost))
+        elif plan.kind == "automated":
+            out.update(_occurrence_holdout(seller_id, plan_id, voucher_cost))
+    return out
+
+
+def _occurrence_holdout(seller_id: str, plan_id: str, voucher_cost: Decimal) -> dict[str, Any]:
+    """An automated plan's holdout figures, per occurrence (docs/automated-plans.md): each
+    delivered or held-out occurrence converted when its customer paid an order within the
+    attribution window after its due time; read from the customers' kept orders now."""
+    found = occurrences.measured(seller_id, plan_id)
+    window = shop_settings_store.in_force(seller_id).attribution_window_days
+    people = customers.batch_get(seller_id, sorted({c for c, _, _ in found})) if found else {}
+    tally = {"sent": [0, 0, Decimal(0)], "holdout": [0, 0, Decimal(0)]}   # n, converted, gmv
+    for cid, due_ms, group in found:
+        item = people.get(cid)
+        rows = aggregates.order_rows(item.agg or {}) if item is not None else []
+        converted, gmv = lift.window_orders(rows, due_ms, window)
+        tally[group][0] += 1
+        tally[group][1] += int(converted)
+        tally[group][2] += gmv
+    (sent, converted, gmv), (held, held_converted, held_gmv) = tally["sent"], tally["holdout"]
+    return lift.holdout_figures(sent, converted, gmv, held, held_converted, held_gmv, voucher_cost)
 
 
 def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int,

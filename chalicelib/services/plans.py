@@ -20,7 +20,7 @@ from chalicelib.domain.shop_settings import ShopSettings
 from chalicelib.domain.versions import check_version
 from chalicelib.logs import get_logger, log
 from chalicelib.services import automated, order_notices, plan_checks, send_time, tags
-from chalicelib.store import customers, plan_history
+from chalicelib.store import customers, plan_history, plan_stats
 from chalicelib.store import imports as rate_slots  # the rolling-hour slots
 from chalicelib.store import plans as repo
 from chalicelib.store import shop_settings as shop_settings_store
@@ -57,6 +57,7 @@ def view(item: repo.PlanItem) -> dict[str, Any]:
         "dispatched_at": iso(item.dispatched_at), "finished_at": iso(item.finished_at),
         "cancelled_at": iso(item.cancelled_at), "created_by": item.created_by,
         **automated.view_fields(item),
+        **({"holdout_percent": holdout_of(item)} if item.kind == "one_off" else {}),
         **({"scenario": extra.get("scenario"), "order_count": int(extra.get("order_count") or 0)}
            if item.kind == order_notices.KIND else {}),
     }
@@ -67,6 +68,22 @@ def _form(item: repo.PlanItem) -> dict[str, Any]:
     return {**{name: getattr(item, name) for name in FORM_FIELDS}, **(item.extra or {}),
             "orders": (item.extra or {}).get("orders"),
             "follow_up_of": (item.extra or {}).get("follow_up_of")}
+
+
+def holdout_of(item: repo.PlanItem) -> int:
+    """The plan's ``holdout_percent`` (0 when it has none)."""
+    return int((item.extra or {}).get("holdout_percent") or 0)
+
+
+def _holdout_field(item: repo.PlanItem, body: PlanCreate | PlanPatch, given: set[str]) -> None:
+    """A one-off plan keeps ``holdout_percent`` in ``extra`` (automated plans: their own
+    fields); an order notice has no holdout (400)."""
+    if "holdout_percent" not in given or item.kind == "automated":
+        return
+    if item.kind != "one_off":
+        raise Invalid("only one-off and automated plans have a holdout",
+                      [{"path": "holdout_percent", "message": "only for one-off and automated plans"}])
+    item.extra = {**(item.extra or {}), "holdout_percent": body.holdout_percent or 0}
 
 
 def _plain(value: Any) -> Any:
@@ -125,6 +142,7 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
     if body.kind == "automated":
         item.extra = automated.stored_fields(body, body.model_fields_set, cfg.timezone, item.extra)
         return _create_automated(item, body.action, cfg, now)
+    _holdout_field(item, body, body.model_fields_set)
     if body.action == "draft":
         plan_checks.validate(seller_id, _form(item), cfg, now, sending=False)
         repo.create(item)
@@ -166,6 +184,11 @@ def _start(item: repo.PlanItem, status: str, when: datetime | None, warnings: li
     # An order notice's move also reserves its estimate (402 when the balance is short).
     move = order_notices.reserving_move(item, _settings(seller_id), now) \
         if item.kind == order_notices.KIND else repo.set_status
+    if holdout_of(item):
+        # Before the move: by the time the plan is sending, a paid order finds it (a move
+        # refused after this leaves a registration the reader sees is stale).
+        plan_stats.register_measured(seller_id, plan_id, to_ms(when) if status == "scheduled"
+                                     else now_ms)
     if status == "scheduled":
         # Schedule before the status moves: a crash in between leaves a schedule whose
         # firing finds a draft and does nothing, never a "scheduled" plan with no schedule.
@@ -281,6 +304,7 @@ def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int |
                           [{"path": name, "message": "only for order notices"} for name in sorted(notice)])
         if notice:
             item.extra = order_notices.patched_extra(seller_id, item, body.scenario, body.orders, given)
+        _holdout_field(item, body, given)
         for name in given - set(automated.OWN_FIELDS) - notice:
             if name == "send_at":
                 send_at, best = send_time.resolve(seller_id, body.send_at, cfg.timezone, now)

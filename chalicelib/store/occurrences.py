@@ -192,6 +192,31 @@ def tally(seller_id: str, plan_id: str) -> dict[str, int]:
         args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def measured(seller_id: str, plan_id: str) -> list[tuple[str, int, str]]:
+    """(customer_id, due ms, "sent" | "holdout") of every occurrence of the plan that was
+    delivered or held out (one Query, paged): what a holdout's conversions are counted over."""
+    ddb = client("dynamodb")
+    args: dict[str, Any] = {
+        "TableName": _table(), "ConsistentRead": True,
+        "KeyConditionExpression": "pk = :pk",
+        "FilterExpression": "#s = :sent OR (#s = :skipped AND reason = :holdout)",
+        "ProjectionExpression": "customer_id, due_at, #s",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":pk": {"S": plan_pk(seller_id, plan_id)},
+                                      ":sent": {"S": "sent"}, ":skipped": {"S": "skipped"},
+                                      ":holdout": {"S": "holdout"}}}
+    out = []
+    while True:
+        page = ddb.query(**args)
+        for row in page.get("Items", []):
+            if "customer_id" in row and "due_at" in row:
+                out.append((row["customer_id"]["S"], int(row["due_at"]["N"]),
+                            "sent" if row["status"]["S"] == "sent" else "holdout"))
+        if "LastEvaluatedKey" not in page:
+            return out
+        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 # ----- cooldown: the plan's delivery row per customer ------------------------------------------
 
 def take(seller_id: str, plan_id: str, customer_id: str, key: str, chunk: int,

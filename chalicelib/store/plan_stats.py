@@ -26,6 +26,9 @@ from chalicelib.store.deliveries import plan_pk
 from chalicelib.store.versioning import VersionConflict, retry_on_conflict
 
 DISPATCH = "dispatch"
+# The seller's measured plans (a holdout): ``seller#~measured`` / ``<send ms>#<plan id>``. No
+# plan id holds "~" (services/plans.PLAN_ID), so this partition is never a plan's.
+MEASURED = "~measured"
 _ser, _de = TypeSerializer(), TypeDeserializer()
 
 
@@ -37,6 +40,11 @@ class PlanStatsItem(BaseModel):
 
 def chunk_part(chunk: int) -> str:
     return f"c#{chunk:06d}"
+
+
+def holdout_part(group: int) -> str:
+    """The counters of one group of a plan's held-out customers (their rows' ``chunk``)."""
+    return f"h#{group:06d}"
 
 
 def _table() -> str:
@@ -171,3 +179,35 @@ def apply_facts(seller_id: str, plan_id: str, part: str, facts: dict[str, dict[s
         return len(fresh)
 
     return retry_on_conflict(attempt, what=f"the counters of plan '{plan_id}'")
+
+
+# ----- measured plans: the one-off plans with a holdout, by send time ----------------------------
+
+def _measured_key(send_ms: int, plan_id: str) -> str:
+    return f"{send_ms:013d}#{plan_id}"
+
+
+def register_measured(seller_id: str, plan_id: str, send_ms: int) -> None:
+    """Note a plan with a holdout under its send time, so a paid order finds the plans whose
+    conversion window it may fall in with one Query (rewriting it is harmless)."""
+    client("dynamodb").put_item(TableName=_table(), Item={
+        **_key(seller_id, MEASURED, _measured_key(send_ms, plan_id)),
+        "plan_id": {"S": plan_id}, "send_at": {"N": str(send_ms)}})
+
+
+def measured_between(seller_id: str, since_ms: int, until_ms: int) -> list[tuple[str, int]]:
+    """(plan_id, send ms) of the measured plans sent within [since, until], oldest first."""
+    ddb = client("dynamodb")
+    args: dict[str, Any] = {
+        "TableName": _table(), "ConsistentRead": True,
+        "KeyConditionExpression": "pk = :pk AND part BETWEEN :lo AND :hi",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": plan_pk(seller_id, MEASURED)},
+            ":lo": {"S": f"{max(since_ms, 0):013d}#"}, ":hi": {"S": f"{until_ms:013d}#~"}}}
+    out = []
+    while True:
+        page = ddb.query(**args)
+        out.extend((i["plan_id"]["S"], int(i["send_at"]["N"])) for i in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return out
+        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -366,3 +366,38 @@ def test_the_shops_send_rate_paces_automated_messages_and_drops_none(api, app, m
         assert sent() == n
     perf = performance(api, p["plan_id"])
     assert (perf["triggered"], perf["delivered"]) == (3, 3)
+
+
+def test_a_holdout_is_measured_per_occurrence_from_its_due_time(api, app):
+    """Automated plans: each delivered or held-out occurrence converted when its customer
+    paid an order within the window after the occurrence's due time (docs/automated-plans.md)."""
+    from decimal import Decimal
+
+    from chalicelib.domain.automated import held_out
+    from chalicelib.domain.lift import newcombe
+
+    p = plan(api, {"type": "thank_you", "delay_minutes": 5}, holdout_percent=50)
+    pid = p["plan_id"]
+    pool = [f"k{i}" for i in range(60)]
+    held = [c for c in pool if held_out(pid, c, 50)][:2]
+    sent = [c for c in pool if not held_out(pid, c, 50)][:2]
+    for cid in sent + held:
+        customer(api, cid)
+    # The triggering orders (due 15 minutes ago: before the due time, so no conversion).
+    events(api, *[ev("order_paid", c, f"t-{c}", 20 * MIN, order_id=f"t-{c}", amount="99",
+                     currency="THB") for c in sent + held])
+    sweep(app, now() - 2 * MIN)
+    assert performance(api, pid)["skipped"]["holdout"] == 2
+    # Later orders, one duplicated under a new event id (their own occurrences stay pending).
+    later = [ev("order_paid", sent[0], "l1", 5 * MIN, order_id="l1", amount="30", currency="THB"),
+             ev("order_paid", sent[0], "l1b", 5 * MIN, order_id="l1", amount="30", currency="THB"),
+             ev("order_paid", held[0], "l2", 5 * MIN, order_id="l2", amount="40", currency="THB")]
+    events(api, *later)
+    sweep(app, now() - 2 * MIN)
+    perf = performance(api, pid)
+    assert perf["delivered"] == 2
+    assert perf["holdout"] == {"size": 2, "converted": 1, "conversion": 0.5}
+    assert perf["recipients_conversion"] == 0.5
+    d, lo, hi = newcombe(1, 2, 1, 2)
+    assert perf["lift"]["absolute"] == d and perf["lift"]["ci95"] == pytest.approx([lo, hi])
+    assert perf["incremental_gmv"] == f"{Decimal('30') - Decimal('40') * 2 / 2:.2f}"

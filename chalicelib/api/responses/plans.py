@@ -78,7 +78,8 @@ class Plan(ResponseModel):
     created_by: str | None
     window: PlanWindow | None = omitted(description="automated plans")
     cooldown_hours: int = omitted(description="automated plans")
-    holdout_percent: int = omitted()
+    holdout_percent: int = omitted(description="one-off and automated plans: the share (0–50) "
+                                               "of the eligible audience held out, never messaged")
 
 
 PlanPage = page_of(Plan)
