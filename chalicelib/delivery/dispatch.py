@@ -17,7 +17,7 @@ from collections import Counter
 from datetime import datetime
 
 from chalicelib import audiences, metrics
-from chalicelib.delivery import follow_up, notices
+from chalicelib.delivery import experiments, follow_up, notices
 from chalicelib.delivery.chunks import DispatchMessage, send_chunks
 from chalicelib.domain import aggregates
 from chalicelib.domain import delivery as rules
@@ -42,6 +42,9 @@ def enqueue(seller_id: str, plan_id: str) -> None:
 def handle_message(body: str, now: datetime) -> None:
     """One record of the dispatch queue."""
     message = DispatchMessage.model_validate_json(body)
+    if message.step == experiments.DECIDE:   # an A/B test's timer (delivery/experiments.py)
+        experiments.on_timer(message.seller_id, message.plan_id, now)
+        return
     dispatch(message.seller_id, message.plan_id, now)
 
 
@@ -62,7 +65,8 @@ def dispatch(seller_id: str, plan_id: str, now: datetime) -> str:
     record = plan_stats.begin_dispatch(seller_id, plan_id, now_ms)
     if record is not None:
         if record.get("state") == "enqueued":
-            if len(record.get("done_chunks", ())) >= int(record.get("chunks", 0)):
+            if len(record.get("done_chunks", ())) >= int(record.get("chunks", 0)) and \
+                    experiments.may_finish(plan):
                 # Every chunk is done (or there were none) but the plan was left in_progress
                 # by a crash before its last status write: finish it now.
                 plans.set_status(seller_id, plan_id, {"in_progress"}, "sent", finished_at=now_ms)
@@ -78,7 +82,10 @@ def dispatch(seller_id: str, plan_id: str, now: datetime) -> str:
         chunk_count = snapshot(plan, now, redo=record is not None)
     else:
         chunk_count = int(record["chunks"])
-    send_chunks(seller_id, plan_id, list(range(chunk_count)))
+    numbers = list(range(chunk_count))
+    if experiments.is_ab(plan) and chunk_count:
+        numbers = experiments.start(plan, now)   # the sample's chunks; the timer armed first
+    send_chunks(seller_id, plan_id, numbers)
     plan_stats.set_dispatch_state(seller_id, plan_id, "enqueued")
     if chunk_count == 0:
         plans.set_status(seller_id, plan_id, {"in_progress"}, "sent", finished_at=now_ms)
@@ -100,7 +107,29 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
     """Write the plan's snapshot (skip rows, chunks, figures); returns the chunk count."""
     if plan.kind == notices.KIND:   # one unit per order and channel, not an audience
         eligible, skipped, recipients = notices.snapshot(plan)
-        return _write_snapshot(plan, eligible, skipped, recipients, now, redo)
+        return _write_snapshot(plan, [(None, None, eligible)], skipped, recipients, now, redo)
+    eligible, skipped, recipients = eligible_audience(plan, now)
+    return _write_snapshot(plan, groups(plan, eligible), skipped, recipients, now, redo)
+
+
+def groups(plan: plans.PlanItem, eligible: list[str]) -> list[tuple[str | None, str | None, list[str]]]:
+    """The eligible audience as (variant, A/B part, ids) groups, each cut into chunks of its
+    own: everyone in one group, or an A/B test's sample per variant then the rest. (Steps
+    between eligibility and the split, like a holdout, slot in here, before the split.)"""
+    if not experiments.is_ab(plan):
+        return [(None, None, eligible)]
+    return experiments.groups(plan, eligible)
+
+
+def sample_sizes(plan: plans.PlanItem, now: datetime) -> dict[str, int]:
+    """Each variant's sample if the A/B plan were dispatched now (the check at send)."""
+    eligible, _, _ = eligible_audience(plan, now)
+    return {variant: len(ids) for variant, part, ids in groups(plan, eligible)
+            if part == experiments.SAMPLE}
+
+
+def eligible_audience(plan: plans.PlanItem, now: datetime) -> tuple[list[str], list[dict], int]:
+    """(eligible ids, skipped rows, audience size) of a one-off or follow-up plan now."""
     seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
     audience = plan.audience or {}
     original = follow_up.original_of(plan)
@@ -124,23 +153,27 @@ def snapshot(plan: plans.PlanItem, now: datetime, redo: bool) -> int:
         else:
             skipped.append({"customer_id": cid, "channel": channels[0], "status": rules.SKIPPED,
                             "reason": reason})
-    return _write_snapshot(plan, eligible, skipped, len(items), now, redo)
+    return eligible, skipped, len(items)
 
 
-def _write_snapshot(plan: plans.PlanItem, eligible: list[str], skipped: list[dict],
-                    recipients: int, now: datetime, redo: bool) -> int:
+def _write_snapshot(plan: plans.PlanItem, parts: list[tuple[str | None, str | None, list[str]]],
+                    skipped: list[dict], recipients: int, now: datetime, redo: bool) -> int:
     seller_id, plan_id, now_ms = plan.seller_id, plan.plan_id, aggregates.to_ms(now)
-    cut = rules.chunked(eligible, settings().delivery_chunk_size)
+    size = settings().delivery_chunk_size
+    cut = [(variant, part, ids) for variant, part, group in parts
+           for ids in rules.chunked(group, size)]
+    eligible = [cid for _, _, group in parts for cid in group]
     if redo:  # an abandoned snapshot: drop what it wrote that this one does not rewrite
         stale_rows = deliveries.row_ids(seller_id, plan_id) - {s["customer_id"] for s in skipped}
         deliveries.delete_rows(seller_id, plan_id, stale_rows)
         deliveries.delete_chunks(seller_id, plan_id, [n for n in deliveries.chunk_numbers(
             seller_id, plan_id) if n >= len(cut)])
     deliveries.put_rows(seller_id, plan_id, skipped, chunk=None, sent_at=None)
-    deliveries.put_chunks([deliveries.new_chunk(seller_id, plan_id, plan.kind, n, ids_)
-                           for n, ids_ in enumerate(cut)])
+    deliveries.put_chunks([deliveries.new_chunk(seller_id, plan_id, plan.kind, n, ids_, variant, part)
+                           for n, (variant, part, ids_) in enumerate(cut)])
     reasons = Counter(s["reason"] for s in skipped)
-    plan_stats.record_snapshot(seller_id, plan_id, recipients, len(cut), dict(reasons), now_ms)
+    plan_stats.record_snapshot(seller_id, plan_id, recipients, len(cut), dict(reasons), now_ms,
+                               experiments.split_record(parts, cut) if experiments.is_ab(plan) else None)
     metrics.outcomes(skipped)      # a snapshot redone after a crash counts its skips again
     log(logger, "audience snapshot", seller_id=seller_id, plan_id=plan_id, recipients=recipients,
         eligible=len(eligible), chunks=len(cut), **{f"skipped_{k}": v for k, v in reasons.items()})

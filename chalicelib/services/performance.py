@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain import delivery as rules
+from chalicelib.domain import experiments
 from chalicelib.domain.aggregates import iso
 from chalicelib.domain.billing import text as amount_text
 from chalicelib.domain.errors import Invalid, NotFound
@@ -40,10 +41,11 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
     skipped = {reason: 0 for reason in rules.SKIP_REASONS}
     if plan.kind == "automated":
         skipped.update({reason: 0 for reason in automated.SKIP_REASONS})
-    gmv, cost, recipients = Decimal(0), Decimal(0), 0
-    for part in plan_stats.all_parts(seller_id, plan_id):
+    gmv, cost, recipients, record = Decimal(0), Decimal(0), 0, None
+    parts = plan_stats.all_parts(seller_id, plan_id)
+    for part in parts:
         if part["part"] == plan_stats.DISPATCH:
-            recipients = int(part.get("recipients", 0))
+            recipients, record = int(part.get("recipients", 0)), part
         for name, value in part.items():
             if name in totals:
                 totals[name] += int(value)
@@ -64,7 +66,15 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
         held = billing.reservation(seller_id, plan_id)
         shown = amount_text(held.charged if held is not None else Decimal(0))
     return {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
-            "gmv": f"{gmv:.2f}", "cost": shown, "by_variant": {}}
+            "gmv": f"{gmv:.2f}", "cost": shown, "by_variant": _by_variant(plan, record, parts)}
+
+
+def _by_variant(plan: plans.PlanItem, record: dict | None, parts: list[dict]) -> dict[str, Any]:
+    """An A/B plan's counters per variant (the rest under its winner); {} for other plans."""
+    variants = [v["variant_id"] for v in (plan.extra or {}).get("variants") or []]
+    if plan.kind != "one_off" or not variants:
+        return {}
+    return experiments.by_variant(variants, record, parts, (plan.ab_decision or {}).get("winner"))
 
 
 def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int,

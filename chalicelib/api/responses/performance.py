@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from chalicelib.api.responses import Amount, ResponseModel, Time, omitted, page_of
 from chalicelib.api.responses.plans import Channel
+
+
+class VariantPerformance(ResponseModel):
+    """One A/B variant's exact counters (the rest counts under its winner)."""
+    recipients: int = Field(description="the variant's sample, plus the rest for the winner")
+    delivered: int
+    read: int
+    clicked: int
+    replied: int
+    orders: int
+    gmv: Amount
 
 
 class PlanPerformance(ResponseModel):
@@ -28,7 +39,7 @@ class PlanPerformance(ResponseModel):
     skipped: dict[str, int] = Field(description="by reason")
     gmv: Amount
     cost: Amount
-    by_variant: dict[str, Any]
+    by_variant: dict[str, VariantPerformance] = Field(description="A/B plans: per variant")
     triggered: int = omitted(description="automated plans: occurrences created")
 
 
