@@ -105,8 +105,11 @@ def _sample_done(record: dict[str, Any]) -> bool:
 
 
 def on_timer(seller_id: str, plan_id: str, now: datetime) -> str:
-    """A decide message: decide by the metric once due and the sample is done; release the
-    rest of a plan decided already. Anything else (cancelled, sent, not A/B) does nothing."""
+    """A decide message: decide by the metric once the sample is done; release the rest of a
+    plan decided already. Anything else (cancelled, sent, not A/B) does nothing. Only a due
+    decision is ever queued (the timer, the sweeper and the sample's last chunk each check
+    ``ab_decide_at``), so the message is trusted: a Lambda clock a little behind the
+    scheduler's must not drop a timer that fired on time."""
     plan = plans.get(seller_id, plan_id)
     if not is_ab(plan) or plan.status != "in_progress":
         return "ignored"
@@ -114,16 +117,24 @@ def on_timer(seller_id: str, plan_id: str, now: datetime) -> str:
     if plan.ab_decision:
         release(plan, now)
         return "released"
-    if record.get("state") != "enqueued" or aggregates.to_ms(now) < int(record.get("ab_decide_at", 0)):
-        # Early: a redone dispatch re-armed the timer later, or a stray copy; the armed
-        # schedule (and the sweeper) will come back.
-        return "early"
+    if record.get("state") != "enqueued":
+        return "early"      # dispatch has not finished; it arms the timer again when it does
     if not _sample_done(record):
         enqueue_decide(seller_id, plan_id, delay_seconds=RECHECK_S)
         log(logger, "a/b decision waits for the sample", seller_id=seller_id, plan_id=plan_id)
         return "waiting"
     outcome, _ = decide(seller_id, plan_id, now)
     return outcome
+
+
+def sample_chunk_done(seller_id: str, plan_id: str, now_ms: int) -> None:
+    """A sample chunk is done: when it was the sample's last and the decision is already due
+    (``wait_minutes`` 0, or a slow sample), the decide message goes now instead of waiting
+    for the timer's recheck. A duplicate costs one more no-op decide message."""
+    record = plan_stats.get_part(seller_id, plan_id, plan_stats.DISPATCH) or {}
+    if record.get("state") == "enqueued" and not record.get("ab_rest_released") \
+            and _sample_done(record) and now_ms >= int(record.get("ab_decide_at", 0)):
+        enqueue_decide(seller_id, plan_id)
 
 
 def sample_counts(seller_id: str, plan_id: str, record: dict[str, Any], metric: str

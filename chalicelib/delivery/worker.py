@@ -189,6 +189,8 @@ def settle(chunk: deliveries.ChunkItem, now_ms: int) -> None:
     if chunk.kind == notices.KIND:    # charged before the chunk counts as done
         notices.charge_chunk(chunk, now_ms)
     done, total = plan_stats.mark_chunk_done(seller_id, plan_id, number)
+    if chunk.ab == experiments.SAMPLE:
+        experiments.sample_chunk_done(seller_id, plan_id, now_ms)
     if done == total and chunk.status == "done" and (
             chunk.ab != experiments.SAMPLE or experiments.may_finish(plans.get(seller_id, plan_id))):
         if plans.set_status(seller_id, plan_id, {"in_progress"}, "sent", finished_at=now_ms):
