@@ -9,7 +9,8 @@ no messages) until the decision. Then:
   an EventBridge Scheduler one-time schedule at dispatch + ``wait_minutes`` whose target is
   the dispatch queue, carrying ``{"step": "decide"}`` (with ``wait_minutes`` 0 the same
   message goes on the queue at once). A decide message decides once the sample's chunks are
-  all done (else it comes back in ``RECHECK_S``), by the metric.
+  all done, by the metric; before that it does nothing (the sample's last chunk queues the
+  decision when it is due, and the sweeper nudges one still pending past its time).
 - **Exactly once.** The decision is one conditional write on the plan
   (``plans.record_decision``: still ``in_progress``, no decision yet). Whoever loses (a
   duplicate timer message, the timer against ``POST /winner``) reads the winner that won.
@@ -41,7 +42,6 @@ logger = get_logger("delivery.experiments")
 DECIDE = "decide"
 SAMPLE, REST = "sample", "rest"
 WAITING = "<waiting>"     # a rest chunk before the decision
-RECHECK_S = 10            # a due decision whose sample is still sending looks again after this
 SWEEP_GRACE_MS = 60_000   # the sweeper nudges a decision this long past its time
 
 
@@ -120,7 +120,9 @@ def on_timer(seller_id: str, plan_id: str, now: datetime) -> str:
     if record.get("state") != "enqueued":
         return "early"      # dispatch has not finished; it arms the timer again when it does
     if not _sample_done(record):
-        enqueue_decide(seller_id, plan_id, delay_seconds=RECHECK_S)
+        # Not queued again here (copies of a message that re-queues itself multiply): the
+        # sample's last chunk queues the decision when it is done, and the sweeper nudges a
+        # decision still pending a minute past its time.
         log(logger, "a/b decision waits for the sample", seller_id=seller_id, plan_id=plan_id)
         return "waiting"
     outcome, _ = decide(seller_id, plan_id, now)
@@ -188,10 +190,14 @@ def decide(seller_id: str, plan_id: str, now: datetime, chosen: str | None = Non
 
 
 def release(plan: plans.PlanItem, now: datetime) -> None:
-    """The rest's chunk messages (idempotent: workers skip done chunks), then the mark."""
+    """The rest's chunk messages (idempotent: workers skip done chunks), then the mark;
+    once marked, every message went, and a later release only deletes the timer."""
     seller_id, plan_id = plan.seller_id, plan.plan_id
     record = plan_stats.get_part(seller_id, plan_id, plan_stats.DISPATCH) or {}
     if record.get("state") != "enqueued":
+        return
+    if record.get("ab_rest_released"):
+        scheduling.unschedule_decision(seller_id, plan_id)
         return
     total, sample = int(record.get("chunks", 0)), int(record.get("ab_sample_chunks", 0))
     send_chunks(seller_id, plan_id, list(range(sample, total)))

