@@ -238,3 +238,26 @@ def test_variants_carry_their_own_voucher_and_products(api, app):
     assert seen["a"][0] == "A Jasmine Rice 5kg Ten off" and seen["a"][1] == ["p1"]
     assert seen["a"][2]["voucher_id"] == voucher_id
     assert seen["b"] == ("B Fish sauce ", ["p2"], None)
+
+
+def test_cancelling_while_testing_records_the_rest_cancelled_and_disarms_the_timer(api, app):
+    ids = seed_followers(api, 12)
+    plan_id = create_ab_plan(api, sample_percent=50)["plan_id"]
+    run_pipeline(app)
+    sample = {c for members in by_variant(deliveries(api, plan_id)).values() for c in members}
+    assert len(sample) == 6
+    assert api.post(f"/v1/plans/{plan_id}/cancel").json["status"] == "cancelled"
+    run_pipeline(app)
+    fire_timer(31)
+    run_pipeline(app)
+    rows = deliveries(api, plan_id)
+    assert len(rows) == 12
+    assert {r["customer_id"] for r in rows if r["status"] == "skipped"
+            and r["reason"] == "cancelled"} == set(ids) - sample
+    got = api.get(f"/v1/plans/{plan_id}").json
+    assert got["status"] == "cancelled" and got["ab_test"]["status"] == "testing"
+    assert api.post(f"/v1/plans/{plan_id}/winner", {}).status_code == 409
+    for cid in ids:
+        inbox = [m for m in api.get(f"/v1/customers/{cid}/inbox").json["items"]
+                 if m["plan_id"] == plan_id]
+        assert len(inbox) == (1 if cid in sample else 0)
