@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from chalicelib.api.common import ListQuery, cursor_id, if_match, now, versioned
 from chalicelib.api.routing import encode_cursor, endpoint
 from chalicelib.domain import notices, templates
+from chalicelib.domain.experiments import WinnerBody
 from chalicelib.domain.plans import Kind, PlanCreate, PlanPatch, SendTestBody
 
 bp = Blueprint(__name__)
@@ -111,6 +112,15 @@ def resume_plan(p, plan_id):
     from chalicelib.services import plans
 
     return versioned(plans.move(p.seller_id, plan_id, "resume", now()))
+
+
+@endpoint(bp, "/v1/plans/{plan_id}/winner", "POST", role="operator", body=WinnerBody,
+          response="plans.Plan", errors=(409,))
+def pick_winner(p, plan_id, body):
+    """Decide the A/B test now: {} by its metric, {"variant_id"} by hand (409 once decided)."""
+    from chalicelib.services import plans
+
+    return versioned(plans.winner(p.seller_id, plan_id, body, now()))
 
 
 @endpoint(bp, "/v1/plans/{plan_id}/test-send", "POST", role="operator", body=SendTestBody,

@@ -7,7 +7,7 @@ retried dispatch, points at the same work and the same claim.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,8 @@ class DispatchMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     seller_id: str = Field(min_length=1)
     plan_id: str = Field(min_length=1)
+    step: Literal["send", "decide"] = Field(
+        default="send", description="send: dispatch the plan; decide: an A/B test's timer")
 
 
 class ChunkMessage(BaseModel):

@@ -235,5 +235,7 @@ def _attribute(orders: list[dict], candidates: dict[str, list[str]], rows: dict,
             if (row is not None and _delivered(row)) or (row is None and plan_id in in_flight):
                 out.append((plan_id, cid, f"order:{order['order_id']}",
                             {"orders": 1, "gmv": str(Decimal(str(order["amount"])))}))
+                # Once per customer: an A/B test's "order" metric counts buyers, not orders.
+                out.append((plan_id, cid, f"buyers:{cid}", {"buyers": 1}))
                 break
     return out

@@ -27,6 +27,23 @@ def schedule(seller_id: str, plan_id: str, send_at: datetime) -> None:
     log(logger, "plan scheduled", seller_id=seller_id, plan_id=plan_id, send_at=send_at.isoformat())
 
 
+def decision_name(seller_id: str, plan_id: str) -> str:
+    """An A/B test's decision timer: its own schedule beside the plan's send schedule."""
+    return "ab-" + hashlib.sha256(f"{seller_id}#{plan_id}".encode()).hexdigest()[:40]
+
+
+def schedule_decision(seller_id: str, plan_id: str, at: datetime) -> None:
+    """Put the A/B decide message on the dispatch queue at ``at`` (delivery/experiments.py)."""
+    schedules.put_one_time(decision_name(seller_id, plan_id), at,
+                           settings().dispatch_queue_arn or queues.arn("dispatch"),
+                           {"seller_id": seller_id, "plan_id": plan_id, "step": "decide"})
+    log(logger, "a/b decision scheduled", seller_id=seller_id, plan_id=plan_id, at=at.isoformat())
+
+
+def unschedule_decision(seller_id: str, plan_id: str) -> None:
+    schedules.delete(decision_name(seller_id, plan_id))
+
+
 def unschedule(seller_id: str, plan_id: str) -> None:
     """Delete the plan's schedule; nothing happens when there is none."""
     if schedules.delete(schedule_name(seller_id, plan_id)):

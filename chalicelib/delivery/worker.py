@@ -30,7 +30,7 @@ from typing import Any
 
 from chalicelib import metrics
 from chalicelib.delivery import channels as chans
-from chalicelib.delivery import engagement, notices, pacing
+from chalicelib.delivery import engagement, experiments, notices, pacing
 from chalicelib.delivery.chunks import ChunkMessage, Fact, send_chunks, send_facts
 from chalicelib.domain import aggregates, families
 from chalicelib.domain import delivery as rules
@@ -123,16 +123,24 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
         raise ChunkBusy(f"{plan_id}/{number} changed while claiming")
     progress: dict[str, str | None] = dict(chunk.progress or {})
     plan = plans.get(seller_id, plan_id)
+    variant = experiments.chunk_variant(chunk, plan)   # an A/B test's (delivery/experiments.py)
     if plan is None or plan.status != "in_progress":
         # Cancelled (or gone): nothing more goes out; the recipients not already sent to
         # (by an attempt that handed back) are recorded as skipped.
-        outcomes = cancelled_outcomes(plan, chunk.recipients, int(chunk.sent_at), progress)
+        outcomes = experiments.tagged(cancelled_outcomes(
+            plan, chunk.recipients, int(chunk.sent_at), progress), variant)
         if deliveries.finish(chunk, "cancelled", outcomes, now_ms):
             metrics.outcomes(outcomes)
             settle(chunk, now_ms)
         return "cancelled"
+    if variant == experiments.WAITING:
+        # The rest of an A/B test before its decision: nothing goes out; the decision
+        # queues this chunk again.
+        _release(chunk, now_ms, progress)
+        return "waiting"
     try:
-        outcomes = send(plan, chunk.recipients, int(chunk.sent_at), now, deadline, progress)
+        outcomes = send(experiments.as_variant(plan, variant), chunk.recipients,
+                        int(chunk.sent_at), now, deadline, progress)
     except pacing.Paced as paced:
         return pacing.pace_back(chunk, progress, paced)
     except Exception:
@@ -146,6 +154,7 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
         log(logger, "chunk handed back", seller_id=seller_id, plan_id=plan_id, chunk=number,
             sent=len(progress))
         return "handed_back"
+    outcomes = experiments.tagged(outcomes, variant)
     if not deliveries.finish(chunk, "done", outcomes, now_ms):
         # Our claim expired and another worker took over: it re-sends the same keys and
         # records the outcome; nothing more to do here.
@@ -180,7 +189,10 @@ def settle(chunk: deliveries.ChunkItem, now_ms: int) -> None:
     if chunk.kind == notices.KIND:    # charged before the chunk counts as done
         notices.charge_chunk(chunk, now_ms)
     done, total = plan_stats.mark_chunk_done(seller_id, plan_id, number)
-    if done == total and chunk.status == "done":
+    if chunk.ab == experiments.SAMPLE:
+        experiments.sample_chunk_done(seller_id, plan_id, now_ms)
+    if done == total and chunk.status == "done" and (
+            chunk.ab != experiments.SAMPLE or experiments.may_finish(plans.get(seller_id, plan_id))):
         if plans.set_status(seller_id, plan_id, {"in_progress"}, "sent", finished_at=now_ms):
             log(logger, "plan sent", seller_id=seller_id, plan_id=plan_id, chunks=total)
     if done == total and chunk.kind == notices.KIND:
@@ -358,6 +370,7 @@ def send_test(seller_id: str, plan_id: str, customer_id: str, now: datetime) -> 
     item = customers.get(seller_id, customer_id)
     if plan is None or item is None:
         raise NotFound("plan or customer not found")
+    plan = experiments.first_variant(plan)
     now_ms = aggregates.to_ms(now)
     channel = (plan.channels or ["chat"])[0]
     key = f"test#{rules.delivery_key(plan_id, customer_id, channel)}#{now_ms}"

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.domain import notices
+from chalicelib.domain import experiments, notices
 from chalicelib.domain.automated import Window
 from chalicelib.domain.errors import Conflict, Invalid
 from chalicelib.domain.ids import Id
@@ -149,6 +149,21 @@ Channels = Annotated[list[Channel], Field(min_length=1, max_length=3), AfterVali
 ProductIds = Annotated[list[ProductId], Field(max_length=MAX_PRODUCTS)]
 
 
+class Variant(BaseModel):
+    """One variant of an A/B test: its fields replace the plan's own (one it leaves out
+    keeps the plan's; ``voucher: null`` sends it without one)."""
+    model_config = ConfigDict(extra="ignore")
+    variant_id: experiments.VariantId
+    content: Content
+    voucher: VoucherChoice | None = None
+    product_ids: ProductIds | None = None
+
+
+Variants = Annotated[list[Variant], Field(min_length=experiments.MIN_VARIANTS,
+                                          max_length=experiments.MAX_VARIANTS),
+                     AfterValidator(experiments.unique_variants)]
+
+
 class PlanCreate(BaseModel):
     """Body of POST /v1/plans (API.md "Plans")."""
     model_config = ConfigDict(extra="ignore")
@@ -167,6 +182,8 @@ class PlanCreate(BaseModel):
     window: Window | None = None                                       # automated
     cooldown_hours: int | None = Field(default=None, ge=0, le=720)     # automated, default 24
     holdout_percent: int | None = Field(default=None, ge=0, le=50)
+    variants: Variants | None = Field(default=None, description="A/B test (one-off plans)")
+    ab_test: experiments.AbTest | None = Field(default=None, description="required with variants")
     scenario: notices.Scenario | None = Field(default=None, description="order notices")
     orders: list[notices.NoticeOrder] | None = Field(default=None, max_length=notices.MAX_ORDERS)
     action: Literal["draft", "send"] = "draft"
@@ -187,6 +204,8 @@ class PlanPatch(BaseModel):
     window: Window | None = None
     cooldown_hours: int | None = Field(default=None, ge=0, le=720)
     holdout_percent: int | None = Field(default=None, ge=0, le=50)
+    variants: Variants | None = None
+    ab_test: experiments.AbTest | None = None
     scenario: notices.Scenario | None = None
     orders: list[notices.NoticeOrder] | None = Field(default=None, max_length=notices.MAX_ORDERS)
 
@@ -278,13 +297,17 @@ def shape_problems(plan: dict[str, Any]) -> list[dict[str, str]]:
     voucher = plan.get("voucher")
     if voucher and voucher["mode"] == "smart" and kind != "automated":
         problems.append(_detail("voucher.mode", "a smart voucher is only for automated plans"))
+    for i, variant in enumerate(plan.get("variants") or []):
+        if (variant.get("voucher") or {}).get("mode") == "smart":
+            problems.append(_detail(f"variants[{i}].voucher.mode",
+                                    "a smart voucher is only for automated plans"))
     if plan.get("trigger") is not None and kind != "automated":
         problems.append(_detail("trigger", "a trigger is only for automated plans"))
     if plan.get("orders") is not None and kind != "order_notice":
         problems.append(_detail("orders", "orders are only for order notices"))
     if kind == "order_notice":
         problems += notices.shape_problems(plan)
-    return problems
+    return problems + experiments.shape_problems(plan)
 
 
 def send_problems(plan: dict[str, Any]) -> list[dict[str, str]]:
@@ -296,11 +319,15 @@ def send_problems(plan: dict[str, Any]) -> list[dict[str, str]]:
     # A follow-up's audience is the original's non-readers, fixed at its dispatch.
     if not audience.get("segment_ids") and not plan.get("follow_up_of"):
         problems.append(_detail("audience.segment_ids", "at least one segment is required"))
-    if not plan.get("content"):
+    variants = plan.get("variants")
+    if not plan.get("content") and not variants:
         problems.append(_detail("content", "a template_id or a text is required"))
-    products = plan.get("product_ids") or []
-    if plan["kind"] == "one_off" and "chat" in (plan.get("channels") or []) and not products:
-        problems.append(_detail("product_ids", f"a chat message carries 1–{MAX_PRODUCTS} products"))
+    chat = plan["kind"] == "one_off" and "chat" in (plan.get("channels") or [])
+    for path, form in [("", plan)] if not variants else [
+            (f"variants[{i}].", experiments.effective(plan, v)) for i, v in enumerate(variants)]:
+        if chat and not form.get("product_ids"):
+            problems.append(_detail(path + "product_ids",
+                                    f"a chat message carries 1–{MAX_PRODUCTS} products"))
     return problems
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.domain import aggregates, lift
+from chalicelib.domain import aggregates, experiments, lift
 from chalicelib.domain import delivery as rules
 from chalicelib.domain.aggregates import iso
 from chalicelib.domain.billing import text as amount_text
@@ -44,13 +44,14 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
         skipped.update({reason: 0 for reason in automated.SKIP_REASONS})
     if plan.kind == "one_off":
         skipped["holdout"] = 0
-    gmv, cost, recipients, voucher_cost = Decimal(0), Decimal(0), 0, Decimal(0)
+    gmv, cost, recipients, voucher_cost, record = Decimal(0), Decimal(0), 0, Decimal(0), None
     # The holdout's measurement: [converted, window GMV] of the delivered recipients (chunk
     # parts) and of the held-out customers (``h#`` parts).
     measured = {"c": [0, Decimal(0)], "h": [0, Decimal(0)]}
-    for part in plan_stats.all_parts(seller_id, plan_id):
+    parts = plan_stats.all_parts(seller_id, plan_id)
+    for part in parts:
         if part["part"] == plan_stats.DISPATCH:
-            recipients = int(part.get("recipients", 0))
+            recipients, record = int(part.get("recipients", 0)), part
         else:
             group = measured.get(part["part"][:1])
             if group is not None:
@@ -80,7 +81,7 @@ def performance(seller_id: str, plan_id: str) -> dict[str, Any]:
         shown = amount_text(held.charged if held is not None else Decimal(0))
     out = {"plan_id": plan_id, "recipients": recipients, **totals, "skipped": skipped,
            "gmv": f"{gmv:.2f}", "cost": shown, "voucher_cost": f"{voucher_cost:.2f}",
-           "by_variant": {}}
+           "by_variant": _by_variant(plan, record, parts)}
     if int((plan.extra or {}).get("holdout_percent") or 0):
         if plan.kind == "one_off":
             (converted, window_gmv), (held_converted, held_gmv) = measured["c"], measured["h"]
@@ -109,6 +110,14 @@ def _occurrence_holdout(seller_id: str, plan_id: str, voucher_cost: Decimal) -> 
         tally[group][2] += gmv
     (sent, converted, gmv), (held, held_converted, held_gmv) = tally["sent"], tally["holdout"]
     return lift.holdout_figures(sent, converted, gmv, held, held_converted, held_gmv, voucher_cost)
+
+
+def _by_variant(plan: plans.PlanItem, record: dict | None, parts: list[dict]) -> dict[str, Any]:
+    """An A/B plan's counters per variant (the rest under its winner); {} for other plans."""
+    variants = [v["variant_id"] for v in (plan.extra or {}).get("variants") or []]
+    if plan.kind != "one_off" or not variants:
+        return {}
+    return experiments.by_variant(variants, record, parts, (plan.ab_decision or {}).get("winner"))
 
 
 def deliveries_page(seller_id: str, plan_id: str, status: str | None, limit: int,

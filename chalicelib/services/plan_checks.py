@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import audiences
+from chalicelib.domain import experiments, templates, vouchers
 from chalicelib.domain import plans as rules
-from chalicelib.domain import templates, vouchers
 from chalicelib.domain.aggregates import to_ms
 from chalicelib.domain.errors import Invalid
 from chalicelib.domain.shop_settings import ShopSettings
@@ -75,6 +75,21 @@ def _product_problems(seller_id: str, product_ids: list[str]) -> list[dict]:
             for index, pid in enumerate(product_ids) if pid not in found]
 
 
+def _variant_problems(seller_id: str, plan: dict[str, Any], cfg: ShopSettings,
+                      send_time: datetime, sending: bool) -> list[dict]:
+    """Each A/B variant checked like a plan's own fields, at ``variants[i].<field>``."""
+    problems = []
+    for i, variant in enumerate(plan.get("variants") or []):
+        found = _content_problems(variant["content"], cfg.default_locale)
+        if "product_ids" in variant:
+            found += _product_problems(seller_id, list(variant["product_ids"] or []))
+        if "voucher" in variant:
+            found += _voucher_problems(seller_id, experiments.effective(plan, variant),
+                                       send_time, sending)
+        problems += [{**p, "path": f"variants[{i}].{p['path']}"} for p in found]
+    return problems
+
+
 def validate(seller_id: str, plan: dict[str, Any], cfg: ShopSettings, send_time: datetime,
              *, sending: bool) -> None:
     """Raise Invalid listing every problem of the plan (a draft may be incomplete, a plan
@@ -88,5 +103,6 @@ def validate(seller_id: str, plan: dict[str, Any], cfg: ShopSettings, send_time:
         problems += _content_problems(plan["content"], cfg.default_locale)
     problems += _product_problems(seller_id, list(plan.get("product_ids") or []))
     problems += _voucher_problems(seller_id, plan, send_time, sending)
+    problems += _variant_problems(seller_id, plan, cfg, send_time, sending)
     if problems:
         raise Invalid("plan is not valid", problems)

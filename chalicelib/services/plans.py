@@ -20,6 +20,7 @@ from chalicelib.domain.shop_settings import ShopSettings
 from chalicelib.domain.versions import check_version
 from chalicelib.logs import get_logger, log
 from chalicelib.services import automated, order_notices, plan_checks, send_time, tags
+from chalicelib.services import experiments as ab
 from chalicelib.store import customers, plan_history, plan_stats
 from chalicelib.store import imports as rate_slots  # the rolling-hour slots
 from chalicelib.store import plans as repo
@@ -56,7 +57,7 @@ def view(item: repo.PlanItem) -> dict[str, Any]:
         "created_at": iso(item.created_at), "updated_at": iso(item.updated_at),
         "dispatched_at": iso(item.dispatched_at), "finished_at": iso(item.finished_at),
         "cancelled_at": iso(item.cancelled_at), "created_by": item.created_by,
-        **automated.view_fields(item),
+        **automated.view_fields(item), **ab.view_fields(item),
         **({"holdout_percent": holdout_of(item)} if item.kind == "one_off" else {}),
         **({"scenario": extra.get("scenario"), "order_count": int(extra.get("order_count") or 0)}
            if item.kind == order_notices.KIND else {}),
@@ -137,7 +138,7 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
         content=_plain(body.content), voucher=_plain(body.voucher),
         product_ids=list(body.product_ids), button=_plain(body.button),
         send_at=to_ms(send_at) if send_at else None, trigger=body.trigger,
-        extra=extra, warnings=best,
+        extra=ab.stored_fields(body, body.model_fields_set, extra), warnings=best,
         created_at=now_ms, updated_at=now_ms, created_by=actor)
     if body.kind == "automated":
         item.extra = automated.stored_fields(body, body.model_fields_set, cfg.timezone, item.extra)
@@ -150,7 +151,7 @@ def create(seller_id: str, body: PlanCreate, actor: str, now: datetime) -> dict[
         return view(item)
     status, when, warnings = rules.send_timing(send_at, now, cfg.timezone, cfg.quiet_hours)
     plan_checks.validate(seller_id, _form(item), cfg, when or now, sending=True)
-    warnings = best + warnings
+    warnings = best + warnings + ab.check_sample(item, now)
     repo.create(item)   # a draft first: if handing over fails, the seller still has the form
     return _start(item, status, when, warnings, now)
 
@@ -232,7 +233,7 @@ def send(seller_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
     kept = datetime.fromtimestamp(item.send_at / 1000, UTC) if item.send_at is not None else None
     status, when, warnings = rules.send_timing(kept, now, cfg.timezone, cfg.quiet_hours)
     plan_checks.validate(seller_id, _form(item), cfg, when or now, sending=True)
-    return _start(item, status, when, warnings, now)
+    return _start(item, status, when, warnings + ab.check_sample(item, now), now)
 
 
 def cancel(seller_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
@@ -245,6 +246,7 @@ def cancel(seller_id: str, plan_id: str, now: datetime) -> dict[str, Any]:
     if moved is None:
         _refused(seller_id, plan_id, "cancel")
     scheduling.unschedule(seller_id, plan_id)
+    ab.after_cancel(item)
     if item.kind == "automated":
         automated.stopped(seller_id, plan_id)
     if item.kind == order_notices.KIND:
@@ -305,7 +307,8 @@ def patch(seller_id: str, plan_id: str, body: PlanPatch, expected_version: int |
         if notice:
             item.extra = order_notices.patched_extra(seller_id, item, body.scenario, body.orders, given)
         _holdout_field(item, body, given)
-        for name in given - set(automated.OWN_FIELDS) - notice:
+        item.extra = ab.stored_fields(body, given, item.extra)
+        for name in given - set(automated.OWN_FIELDS) - set(ab.FIELDS) - notice:
             if name == "send_at":
                 send_at, best = send_time.resolve(seller_id, body.send_at, cfg.timezone, now)
                 item.send_at = to_ms(send_at) if send_at else None
@@ -332,7 +335,7 @@ def test_send(seller_id: str, plan_id: str, customer_id: str, actor: str, now: d
     this far (sent or refused) is written to the plan's history with the actor."""
     item = _get(seller_id, plan_id)
     rules.check_action(item.kind, item.status, "test_send")
-    if not item.content and item.kind != order_notices.KIND:
+    if not item.content and item.kind != order_notices.KIND and not (item.extra or {}).get("variants"):
         raise Invalid("the plan has no content yet",
                       [{"path": "content", "message": "a template_id or a text is required"}])
     customer = customers.get(seller_id, customer_id)
@@ -366,6 +369,15 @@ def test_send(seller_id: str, plan_id: str, customer_id: str, actor: str, now: d
     note(sent["status"], reason=sent["reason"], message_id=sent["message_id"])
     log(logger, "plan test send", seller_id=seller_id, plan_id=plan_id, status=sent["status"])
     return sent
+
+
+def winner(seller_id: str, plan_id: str, body: ab.rules.WinnerBody, now: datetime
+           ) -> dict[str, Any]:
+    """POST /v1/plans/{plan_id}/winner: the A/B test decided now (by the metric or by hand)."""
+    decided = ab.pick_winner(seller_id, _get(seller_id, plan_id), body, now)
+    log(logger, "a/b winner picked", seller_id=seller_id, plan_id=plan_id,
+        winner=(decided.ab_decision or {}).get("winner"))
+    return view(decided)
 
 
 def history(seller_id: str, plan_id: str, limit: int, before: str | None

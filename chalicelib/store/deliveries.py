@@ -68,6 +68,8 @@ class ChunkItem(BaseModel):
     outcomes = JSONAttribute(null=True)             # [{customer_id, channel, status, reason, ...}]
     progress = JSONAttribute(null=True)             # {key: None | failure}: sent by attempts that handed back
     gen = NumberAttribute(null=True)                # paced hand-backs so far: older messages are stale
+    variant = UnicodeAttribute(null=True)           # A/B: the variant of a sample chunk
+    ab = UnicodeAttribute(null=True)                # A/B: "sample" | "rest" (sent once decided)
     finished_at = NumberAttribute(null=True)
     version = VersionAttribute()
     by_seller_finished = BySellerFinished()
@@ -122,9 +124,10 @@ def batch_put(model: type[BaseModel], items: list[BaseModel]) -> int:
 # ----- chunks --------------------------------------------------------------------------
 
 def new_chunk(seller_id: str, plan_id: str, kind: str, number: int,
-              recipients: list[str]) -> ChunkItem:
+              recipients: list[str], variant: str | None = None, ab: str | None = None) -> ChunkItem:
     return ChunkItem(pk=plan_pk(seller_id, plan_id), chunk=number, seller_id=seller_id,
-                     plan_id=plan_id, kind=kind, recipients=recipients, status="pending")
+                     plan_id=plan_id, kind=kind, recipients=recipients, status="pending",
+                     variant=variant, ab=ab)
 
 
 def put_chunks(chunks: list[ChunkItem]) -> None:
@@ -167,6 +170,15 @@ def hand_back(chunk: ChunkItem, progress: dict[str, str | None], gen: int | None
         actions.append(ChunkItem.gen.set(gen))
     actions.append(ChunkItem.progress.set(progress) if progress else ChunkItem.progress.remove())
     return _guarded_update(chunk, actions)
+
+
+def get_chunks(seller_id: str, plan_id: str, numbers: list[int]) -> list[ChunkItem]:
+    """Several chunks of one plan (consistent BatchGetItem, 100 keys per call)."""
+    keys = [(plan_pk(seller_id, plan_id), n) for n in numbers]
+    out: list[ChunkItem] = []
+    for start in range(0, len(keys), BATCH_GET):
+        out.extend(ChunkItem.batch_get(keys[start:start + BATCH_GET], consistent_read=True))
+    return sorted(out, key=lambda c: int(c.chunk))
 
 
 def chunk_numbers(seller_id: str, plan_id: str) -> list[int]:

@@ -108,11 +108,17 @@ def take_over(seller_id: str, plan_id: str, old_started: int, now_ms: int) -> bo
 
 
 def record_snapshot(seller_id: str, plan_id: str, recipients: int, chunks: int,
-                    skipped: dict[str, int], now_ms: int) -> None:
-    """The snapshot is written (chunks and skip rows): its figures, state ``ready``."""
+                    skipped: dict[str, int], now_ms: int, extra: dict[str, Any] | None = None
+                    ) -> None:
+    """The snapshot is written (chunks and skip rows): its figures, state ``ready``
+    (``extra``: more fields of the record, e.g. an A/B test's split)."""
     values: dict[str, Any] = {":ready": "ready", ":r": recipients, ":c": chunks, ":t": now_ms}
     sets = ["#state = :ready", "recipients = :r", "chunks = :c", "snapshot_at = :t"]
     names = {"#state": "state"}
+    for i, (name, value) in enumerate(sorted((extra or {}).items())):
+        names[f"#x{i}"] = name
+        values[f":x{i}"] = value
+        sets.append(f"#x{i} = :x{i}")
     for i, (reason, n) in enumerate(sorted(skipped.items())):
         names[f"#s{i}"] = f"skipped_{reason}"
         values[f":s{i}"] = n
@@ -121,6 +127,16 @@ def record_snapshot(seller_id: str, plan_id: str, recipients: int, chunks: int,
         TableName=_table(), Key=_key(seller_id, plan_id, DISPATCH),
         UpdateExpression="SET " + ", ".join(sets), ExpressionAttributeNames=names,
         ExpressionAttributeValues={k: _ser.serialize(v) for k, v in values.items()})
+
+
+def set_dispatch_fields(seller_id: str, plan_id: str, **fields: Any) -> None:
+    """SET fields of the dispatch record (an A/B test's timer and release marks)."""
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    values = {f":f{i}": _ser.serialize(value) for i, value in enumerate(fields.values())}
+    client("dynamodb").update_item(
+        TableName=_table(), Key=_key(seller_id, plan_id, DISPATCH),
+        UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+        ExpressionAttributeNames=names, ExpressionAttributeValues=values)
 
 
 def set_dispatch_state(seller_id: str, plan_id: str, state: str) -> None:

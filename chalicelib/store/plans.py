@@ -54,6 +54,7 @@ class PlanItem(BaseModel):
     send_at = NumberAttribute(null=True)            # ms, UTC
     warnings = ListAttribute(default=list)
     extra = JSONAttribute(null=True)                # anything else a kind needs
+    ab_decision = JSONAttribute(null=True)          # an A/B test's decision, written once
     created_at = NumberAttribute(default=0)
     updated_at = NumberAttribute(default=0)
     dispatched_at = NumberAttribute(null=True)
@@ -103,6 +104,22 @@ def in_progress_before(cutoff_ms: int) -> list[tuple[str, str, int]]:
     ``cutoff_ms``, oldest first (one Query of the sparse index, eventually consistent)."""
     return [(p.seller_id, p.plan_id, int(p.in_progress_since)) for p in
             PlanItem.by_in_progress.query(IN_PROGRESS, PlanItem.in_progress_since < cutoff_ms)]
+
+
+def record_decision(seller_id: str, plan_id: str, decision: dict[str, Any]) -> PlanItem | None:
+    """Write an A/B test's decision once: one UpdateItem conditioned on the plan still
+    ``in_progress`` and no decision yet. Returns the updated plan, or None when the condition
+    failed (decided already, cancelled, or gone)."""
+    plan = PlanItem(seller_id=seller_id, plan_id=plan_id, version=0)  # non-None: PynamoDB adds 1
+    moved = landed(lambda: plan.update(
+        actions=[PlanItem.ab_decision.set(decision)], add_version_condition=False,
+        condition=(PlanItem.status == IN_PROGRESS) & PlanItem.ab_decision.does_not_exist()))
+    return plan if moved else None
+
+
+def copy(item: PlanItem) -> PlanItem:
+    """A detached copy (a variant's view of the plan is rendered from one; never saved)."""
+    return PlanItem.from_raw_data(item.serialize())
 
 
 def create(item: PlanItem) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -30,6 +30,17 @@ class Lift(ResponseModel):
     method: Literal["newcombe"]
 
 
+class VariantPerformance(ResponseModel):
+    """One A/B variant's exact counters (the rest counts under its winner)."""
+    recipients: int = Field(description="the variant's sample, plus the rest for the winner")
+    delivered: int
+    read: int
+    clicked: int
+    replied: int
+    orders: int
+    gmv: Amount
+
+
 class PlanPerformance(ResponseModel):
     """A plan's exact counters: each customer at most once per counter."""
     plan_id: str
@@ -49,7 +60,7 @@ class PlanPerformance(ResponseModel):
     gmv: Amount
     cost: Amount
     voucher_cost: Amount = Field(description="the discount given by the plan's redeemed vouchers")
-    by_variant: dict[str, Any]
+    by_variant: dict[str, VariantPerformance] = Field(description="A/B plans: per variant")
     holdout: HoldoutGroup = omitted(description="plans with a holdout_percent")
     recipients_conversion: Rate | None = omitted(
         description="with a holdout: converted delivered recipients / delivered recipients "

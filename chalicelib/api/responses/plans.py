@@ -44,6 +44,32 @@ class MessageVoucher(ResponseModel):
     smart: bool = omitted(description="picked by the smart voucher (automated plans)")
 
 
+class PlanVariant(ResponseModel):
+    """One variant of an A/B test; a field it leaves out keeps the plan's own."""
+    variant_id: str
+    content: PlanContent
+    voucher: PlanVoucher | None = omitted(description="null: sent without a voucher")
+    product_ids: list[str] = omitted()
+
+
+class PlanAbTest(ResponseModel):
+    """An A/B test's settings and, once decided, its outcome (fixed at the decision)."""
+    sample_percent: int
+    metric: Literal["read", "click", "order"]
+    wait_minutes: int
+    status: Literal["testing", "decided"]
+    winner: str | None
+    decided_at: Time | None
+    decided_by: Literal["timer", "operator", "hand"] | None = Field(
+        default=None, description="timer: after wait_minutes; operator: POST /winner by the "
+                                  "metric; hand: POST /winner naming the variant")
+    rates: dict[str, float | None] | None = Field(
+        default=None, description="variant -> metric rate among its delivered recipients (0–1; "
+                                  "null when it delivered to nobody)")
+    p_value: float | None = Field(default=None, description="Pearson's chi-squared over the "
+                                                            "variants' metric counts; null when undefined")
+
+
 class PlanWindow(ResponseModel):
     start: Time | None
     end: Time | None
@@ -80,6 +106,8 @@ class Plan(ResponseModel):
     cooldown_hours: int = omitted(description="automated plans")
     holdout_percent: int = omitted(description="one-off and automated plans: the share (0–50) "
                                                "of the eligible audience held out, never messaged")
+    variants: list[PlanVariant] | None = omitted(description="A/B test (one-off plans)")
+    ab_test: PlanAbTest | None = omitted(description="A/B test (one-off plans)")
 
 
 PlanPage = page_of(Plan)
