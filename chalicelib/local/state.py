@@ -47,11 +47,6 @@ def saved(root: Path) -> Path | None:
     return target if (target / META).is_file() else None
 
 
-def meta(root: Path) -> dict[str, Any] | None:
-    found = saved(root)
-    return json.loads((found / META).read_text()) if found else None
-
-
 def discard(root: Path) -> None:
     """Forget every save under ``root`` (``make run FRESH=1``)."""
     link = root / CURRENT

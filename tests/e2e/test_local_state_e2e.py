@@ -18,6 +18,7 @@ from chalicelib.local.spawn import spawn
 from tests.e2e.conftest import Http
 
 CUSTOM = "seg_demo_thai_winback"   # the demo shop's own custom segment
+PARKED = "crm-local-events-dlq"
 
 
 def _start(state_dir: Path, *args: str):
@@ -43,6 +44,24 @@ def _what_a_person_sees(http: Http) -> dict:
             "plans": sorted(_pages(http, "/v1/plans"), key=lambda p: p["plan_id"]),
             "settings": http.call("GET", "/v1/settings").json(),
             "customers": sorted(c["customer_id"] for c in _pages(http, "/v1/customers"))}
+
+
+def _moto(url: str, service: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=url, region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def _queued(moto_url: str) -> dict:
+    """A DLQ's depth (nothing consumes a DLQ) and the pending schedules, as moto holds them."""
+    sqs = _moto(moto_url, "sqs")
+    url = sqs.get_queue_url(QueueName=PARKED)["QueueUrl"]
+    depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    schedules = _moto(moto_url, "scheduler").list_schedules(GroupName="crm-local-plans")
+    return {"visible": depth["ApproximateNumberOfMessages"],
+            "delayed": depth["ApproximateNumberOfMessagesDelayed"],
+            "schedules": sorted(s["Name"] for s in schedules["Schedules"])}
 
 
 def _plain(settings: dict) -> dict:
@@ -85,6 +104,12 @@ def saved():
         demo_only = _what_a_person_sees(http)
         _do_a_days_work(http)
         after_work = _what_a_person_sees(http)
+        # A message waiting in a DLQ and one still delayed there: both must survive.
+        sqs = _moto(first.moto_url, "sqs")
+        url = sqs.get_queue_url(QueueName=PARKED)["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody='{"parked": 1}')
+        sqs.send_message(QueueUrl=url, MessageBody='{"parked": 2}', DelaySeconds=900)
+        after_work["queued"] = _queued(first.moto_url)
     finally:
         assert first.stop(timeout=120) == 0
     yield state_dir, demo_only, after_work
@@ -95,12 +120,14 @@ def test_a_restarted_stack_brings_back_what_was_done_and_a_killed_run_breaks_not
     assert len(after_work["customers"]) == len(demo_only["customers"]) == 320
     assert after_work["settings"]["shop_name"] == "Kept Between Runs"
     assert {p["status"] for p in after_work["plans"]} >= {"draft", "scheduled", "sent"}
+    assert after_work["queued"]["visible"] == after_work["queued"]["delayed"] == "1"
+    assert len(after_work["queued"]["schedules"]) == 1     # the plan two days ahead
 
     second = _start(state_dir)
     try:
         assert "restored with the rest" in second.banner      # the demo shop: not loaded again
         http = Http(second.base, "demo")
-        assert _what_a_person_sees(http) == after_work
+        assert {**_what_a_person_sees(http), "queued": _queued(second.moto_url)} == after_work
         # Work after the save, then the process is killed: none of it is kept...
         assert http.call("POST", "/v1/segments", json={
             "name": "Lost", "rule": {"attr": "language", "op": "eq", "value": "en"}}
@@ -115,7 +142,8 @@ def test_a_restarted_stack_brings_back_what_was_done_and_a_killed_run_breaks_not
 
     third = _start(state_dir)
     try:
-        assert _what_a_person_sees(Http(third.base, "demo")) == after_work
+        assert {**_what_a_person_sees(Http(third.base, "demo")),
+                "queued": _queued(third.moto_url)} == after_work
         assert not half.exists()
     finally:
         third.proc.kill()
