@@ -11,8 +11,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+# What you do is kept in .local-state/ between runs (CRM_LOCAL_STATE moves it); FRESH=1
+# discards it and starts clean (docs/local-stack.md, "Between runs").
 run: $(STAMP)
-	$(BIN)/python -m chalicelib.local
+	$(BIN)/python -m chalicelib.local $(if $(filter 1 yes true,$(FRESH)),--fresh)
 
 # ruff, then the import contracts of .importlinter (docs/architecture.md, "Layers").
 lint: $(STAMP)

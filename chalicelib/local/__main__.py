@@ -7,6 +7,10 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TRUE = ("1", "true", "yes", "on")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,17 +18,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("CRM_PORT", "8000")))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("CRM_MOTO_PORT", "0")))
     parser.add_argument("--no-demo", action="store_true", help="do not load the demo shop")
+    parser.add_argument("--state-dir", type=Path,
+                        default=Path(os.environ.get("CRM_LOCAL_STATE", ROOT / ".local-state")),
+                        help="where what you did is kept between runs (CRM_LOCAL_STATE)")
+    parser.add_argument("--fresh", action="store_true",
+                        default=os.environ.get("CRM_LOCAL_FRESH", "").lower() in TRUE,
+                        help="discard the saved state and start clean (CRM_LOCAL_FRESH=1)")
+    parser.add_argument("--no-state", action="store_true",
+                        help="neither restore nor save (the e2e tests and benchmarks)")
     args = parser.parse_args(argv)
+    state_dir = None if args.no_state else args.state_dir.resolve()
 
     from chalicelib.local.stack import start
 
-    stack = start(args.port, args.moto_port or None)
+    stack = start(args.port, args.moto_port or None, state_dir=state_dir, fresh=args.fresh)
     print(f"moto server   {stack.moto_url}", flush=True)
     print(f"API           {stack.api_url}", flush=True)
-    if not args.no_demo:
+    restored = stack.restored or {}
+    if state_dir is not None:
+        print(f"state         {state_dir} " + (
+            f"(restored the save of {restored['saved_at']}; FRESH=1 starts clean)" if restored
+            else "(nothing saved yet: starting clean)"), flush=True)
+    # The demo shop is in a save made by a run that loaded it: loaded once, never again.
+    demo_loaded = bool(restored.get("demo_loaded"))
+    if demo_loaded:
+        print("demo shop     seller 'demo': restored with the rest", flush=True)
+    elif not args.no_demo:
         from chalicelib.local.demo import load
 
         summary = load()
+        demo_loaded = True
         print(f"demo shop     seller 'demo': {summary}", flush=True)
     from datetime import UTC, datetime
 
@@ -47,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: done.set())
     done.wait()
     print("stopping...", flush=True)
+    busy = stack.quiesce()
+    if state_dir is not None:
+        if busy:
+            print(f"still running at the deadline (saved as it stood): {busy}", flush=True)
+        from chalicelib.local import state
+
+        saved = state.save(state_dir, {"demo_loaded": demo_loaded})
+        print(f"state saved   {saved}", flush=True)
     stack.shutdown()
     return 0
 

@@ -41,13 +41,17 @@ class Spawned:
 
 
 def spawn(*args: str, stage: str = "local", stderr: IO | int = subprocess.DEVNULL,
-          timeout: float = 180) -> Spawned:
+          timeout: float = 180, state_dir: Path | None = None) -> Spawned:
+    """``state_dir``: keep and restore state there, as `make run` does; without it the stack
+    neither restores nor saves (``--no-state``), so one test's data never reaches another."""
     from chalicelib.local.stack import free_port
 
+    args = (*args, "--state-dir", str(state_dir)) if state_dir else (*args, "--no-state")
     port, moto_port = free_port(), free_port()
     env = {**os.environ, "CRM_PORT": str(port), "CRM_MOTO_PORT": str(moto_port),
            "PYTHONUNBUFFERED": "1", "CRM_STAGE": stage}
-    env.pop("AWS_ENDPOINT_URL", None)
+    for key in ("AWS_ENDPOINT_URL", "CRM_LOCAL_FRESH", "CRM_LOCAL_STATE"):
+        env.pop(key, None)
     proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=stderr, text=True)
     lines: list[str] = []

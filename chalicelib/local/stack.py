@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -25,6 +27,21 @@ class Stack:
     stop: threading.Event
     threads: list[threading.Thread] = field(default_factory=list)
     closers: list[Any] = field(default_factory=list)
+    # The meta of the save it started from (chalicelib/local/state.py), None when it had none.
+    restored: dict[str, Any] | None = None
+    api_server: Any = None
+
+    def quiesce(self, timeout: float = 30.0) -> list[str]:
+        """Stop taking requests and let every poller and timer finish what it is doing (a
+        handler mid-batch completes; none starts another), moto still up, so what is in it
+        can be saved. Returns the names of the threads still running at the deadline."""
+        self.stop.set()
+        if self.api_server is not None:
+            self.api_server.shutdown()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return [t.name for t in self.threads if t.is_alive()]
 
     def shutdown(self) -> None:
         self.stop.set()
@@ -35,7 +52,11 @@ class Stack:
                 pass
 
 
-def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> Stack:
+def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1",
+          state_dir: Path | None = None, fresh: bool = False) -> Stack:
+    """``state_dir``: restore the save kept there (chalicelib/local/state.py) after the tables,
+    queues and scheduler group exist and before the API and the pollers start; ``fresh``
+    discards it first."""
     import logging
     import warnings
 
@@ -83,15 +104,24 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
     tables.create_all()
     queues.create_all(local_visibility=30)
     create_group()
+    restored = None
+    if state_dir is not None:
+        from chalicelib.local.state import discard, restore
+
+        if fresh:
+            discard(state_dir)
+        restored = restore(state_dir)
 
     stop = threading.Event()
-    stack = Stack(api_url=f"http://{host}:{port}", moto_url=moto_url, stop=stop)
+    stack = Stack(api_url=f"http://{host}:{port}", moto_url=moto_url, stop=stop,
+                  restored=restored)
     stack.closers.append(moto.stop)
     config = Config.create(chalice_stage="local", app_name="seller-crm")
     server = create_local_server(app, config, host, port)
     use_contract_gateway(server, app, config)
     api = threading.Thread(target=server.serve_forever, name="api", daemon=True)
     api.start()
+    stack.api_server = server
     stack.closers.append(server.shutdown)
     for queue_name, handler, batch_size in sqs_handlers(app):
         poller = Poller(queue_name, handler, batch_size, stop)
