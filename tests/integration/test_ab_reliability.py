@@ -225,7 +225,7 @@ def test_a_crash_midway_through_the_snapshot(api, app, monkeypatch, decisions):
 
 
 @pytest.mark.usefixtures("fast_retries")
-@pytest.mark.parametrize("seed", [11])
+@pytest.mark.parametrize("seed", [11, 4242])
 def test_random_crashes_and_duplicates_through_the_whole_test(api, app, monkeypatch,
                                                               decisions, seed):
     from chalicelib.delivery import experiments, scheduling
