@@ -138,7 +138,6 @@ def _wait_counted(seller_id: str, expected: dict[str, int], timeout: float = 60.
 
 
 def load_ab(seller_id: str, now: datetime) -> dict[str, Any]:
-    from chalicelib.delivery import experiments
     from chalicelib.domain import experiments as rules
     from chalicelib.services import experiments as ab_service
     from chalicelib.store import plan_stats, plans
@@ -169,11 +168,12 @@ def load_ab(seller_id: str, now: datetime) -> dict[str, Any]:
         rows = [r for r in _rows(seller_id, AB_PLAN_ID, "delivered") if r.variant]
         engagement = _sample_engagement(rows, sent)
         _ingest(seller_id, engagement, now)
-        expected = {v: sum(1 for e in engagement if e["type"] == "message_clicked"
-                           and any(r.customer_id == e["customer_id"] and r.variant == v
-                                   for r in rows)) for v in TEXTS}
-        counted = _wait_counted(seller_id, {v: n for v, n in expected.items()
-                                            if any(r.variant == v for r in rows)})
+        variant_of = {r.customer_id: r.variant for r in rows}
+        expected = dict.fromkeys(set(variant_of.values()), 0)
+        for event in engagement:
+            if event["type"] == "message_clicked":
+                expected[variant_of[event["customer_id"]]] += 1
+        counted = _wait_counted(seller_id, expected)
         plan = plans.get(seller_id, AB_PLAN_ID)
         if not plan.ab_decision:
             ab_service.pick_winner(seller_id, plan, rules.WinnerBody(), decided)
@@ -191,8 +191,7 @@ def load_ab(seller_id: str, now: datetime) -> dict[str, Any]:
     plan = plans.get(seller_id, AB_PLAN_ID)
     return {"ab_plan_status": plan.status,
             "ab_winner": (plan.ab_decision or {}).get("winner"),
-            "ab_counted_before_deciding": counted, "ab_engagement_events": accepted,
-            "ab_is_test": experiments.is_ab(plan)}
+            "ab_counted_before_deciding": counted, "ab_engagement_events": accepted}
 
 
 # ----- the holdout -----------------------------------------------------------------------
