@@ -140,5 +140,8 @@ def load(now: datetime | None = None) -> dict[str, int]:
     from chalicelib.local import demo_automated
 
     delivered.update(demo_automated.load(SELLER, now))   # one active automated plan
+    from chalicelib.local import demo_measured
+
+    delivered.update(demo_measured.load(SELLER, now))    # an A/B test and a holdout, measured
     return {"customers_created": created, "events_accepted": totals["accepted"],
             "events_duplicate": totals["duplicates"], **tagged, **delivered}

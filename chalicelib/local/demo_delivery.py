@@ -6,30 +6,44 @@ event ids; a finished chunk is not sent twice)."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PLAN_ID = "demo-plan-thanks"
 
 
-def _deliver(seller_id: str, now: datetime, timeout: float = 60.0) -> str:
-    """Dispatch and deliver synchronously (the local stack's pollers may race for the same
-    chunks: whoever claims first sends, the other backs off)."""
+def deliver(seller_id: str, plan_id: str, now: datetime, finished: Callable[[], bool],
+            numbers: Callable[[], list[int]] | None = None, timeout: float = 60.0) -> bool:
+    """Dispatch and deliver synchronously until ``finished()`` (the local stack's pollers may
+    race for the same plan and chunks: whoever claims first sends, the other backs off).
+    ``numbers``: the chunks to work on (default every chunk of the plan)."""
     from chalicelib.delivery import dispatch, worker
-    from chalicelib.store import deliveries, plans
+    from chalicelib.store import deliveries
 
-    dispatch.dispatch(seller_id, PLAN_ID, now)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for number in deliveries.chunk_numbers(seller_id, PLAN_ID):
+        try:   # at the real time: a snapshot dated earlier would look abandoned to a poller
+            dispatch.dispatch(seller_id, plan_id, datetime.now(UTC))
+        except dispatch.DispatchBusy:   # a poller is snapshotting it: try again shortly
+            time.sleep(0.5)
+            continue
+        for number in numbers() if numbers else deliveries.chunk_numbers(seller_id, plan_id):
             try:
-                worker.deliver_chunk(seller_id, PLAN_ID, number, now)
+                worker.deliver_chunk(seller_id, plan_id, number, now)
             except worker.ChunkBusy:
                 continue
-        status = plans.get(seller_id, PLAN_ID).status
-        if status != "in_progress":
-            return status
+        if finished():
+            return True
         time.sleep(0.5)
+    return finished()
+
+
+def _deliver(seller_id: str, now: datetime, timeout: float = 60.0) -> str:
+    from chalicelib.store import plans
+
+    deliver(seller_id, PLAN_ID, now,
+            lambda: plans.get(seller_id, PLAN_ID).status != "in_progress", timeout=timeout)
     return plans.get(seller_id, PLAN_ID).status
 
 
