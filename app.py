@@ -11,6 +11,7 @@ from chalicelib.api import (
     health,
     imports,
     inbox,
+    overview,
     performance,
     plans,
     products,
@@ -34,7 +35,7 @@ app.register_middleware(metrics.flush_after, "all")   # EMF metrics written per 
 # /openapi.json, inbox the local chat channel's /v1/customers/{id}/inbox.
 for blueprint in (health, customers, segments, tags, imports, tag_rules, products, vouchers,
                   shop_settings, plans, performance, inbox, billing, followups,
-                  conversations):
+                  conversations, overview):
     app.register_blueprint(blueprint.bp)
 # Uploads arrive as raw bytes (base64 through API Gateway), so a file that is not UTF-8 is
 # refused by the importer with a 400 instead of being mangled on the way in.
