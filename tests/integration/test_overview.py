@@ -168,3 +168,29 @@ def test_segment_performance_of_an_unknown_or_another_sellers_segment_is_404(api
     other = api.as_seller(api.seller_id + "-other")
     assert other.get(f"/v1/segments/{segment_id}/performance").status_code == 404
     assert api.get("/v1/segments/nope/performance").status_code == 404
+
+
+def test_an_automated_plan_counts_the_messages_it_sent_in_the_window(api, app):
+    """A thank-you plan messages two buyers: it is a plan sent in the window, they are
+    reached, and a read then an order of one of them is attributed to it."""
+    from tests.integration.automated_support import customer, ev, events, plan, sweep
+
+    for cid in ("a1", "a2"):
+        customer(api, cid)
+    p = plan(api, {"type": "thank_you", "delay_minutes": 1})
+    events(api, ev("order_paid", "a1", "t1", order_id="t1", amount="10.00", currency="THB"),
+           ev("order_paid", "a2", "t2", order_id="t2", amount="20.00", currency="THB"))
+    sweep(app, datetime.now(UTC) + timedelta(minutes=2))
+    sweep(app, datetime.now(UTC) + timedelta(minutes=2))     # a second sweep: nothing new
+    now = datetime.now(UTC)
+    _events(api, [_touch("a1", "message_read", p["plan_id"], now)])
+    run_pipeline(app)
+    _events(api, [_order("a1", "t3", "7.00", now + timedelta(seconds=1))])
+    run_pipeline(app, duplicate=True)
+    body = api.get("/v1/overview?days=1").json
+    assert body["plans"] == 1
+    assert body["funnel"] == {"reached": 2, "read": 1, "clicked": 0, "ordered": 1}
+    assert (body["gmv"], body["orders"], body["shop_gmv"], body["shop_orders"]) == \
+        ("7.00", 1, "37.00", 3)
+    assert body["plans_top"] == [{"plan_id": p["plan_id"], "name": "Cart recovery",
+                                  "recipients": 2, "orders": 1, "gmv": "7.00"}]
