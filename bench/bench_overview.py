@@ -30,7 +30,7 @@ from bench.localstack import RequestCounter, start
 CUSTOMERS = int(os.environ.get("CRM_BENCH_OVERVIEW_CUSTOMERS", "50000"))
 PLANS = int(os.environ.get("CRM_BENCH_OVERVIEW_PLANS", "20"))
 RECIPIENTS = int(os.environ.get("CRM_BENCH_OVERVIEW_RECIPIENTS", "5000"))
-CALLS = int(os.environ.get("CRM_BENCH_OVERVIEW_CALLS", "5"))
+CALLS = int(os.environ.get("CRM_BENCH_OVERVIEW_CALLS", "3"))
 SHOP_ORDERS = 2000
 SELLER = f"bench-overview-{int(time.time())}"
 
@@ -138,7 +138,7 @@ def _writers(counter: RequestCounter, now_ms: int) -> None:
     from chalicelib.delivery import rollups
 
     seller = SELLER + "-writers"
-    chunks, facts, events = _synthetic(now_ms, seller, 1, 1000, 5000, 200)
+    chunks, facts, events = _synthetic(now_ms, seller, 1, 500, 5000, 60)
     for name, work, count in (
             ("messages", lambda: [rollups.fold_messages(seller, p, c, now_ms) for p, c in chunks],
              sum(len(c) for _, c in chunks)),
