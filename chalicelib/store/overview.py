@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import KeysOnlyProjection, LocalSecondaryIndex
 
 from chalicelib.store.aws import client
@@ -59,6 +59,7 @@ class OverviewItem(BaseModel):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     t = NumberAttribute(null=True)
+    expires = TTLAttribute(null=True)    # markers, rollups, order states: KEEP_DAYS
     by_time = ByTime()
 
 
