@@ -107,7 +107,7 @@ def _synthetic(now_ms: int, seller: str, plans: int, recipients: int, customers:
                shop_orders: int) -> tuple[list, list, list]:
     """PLANS sends (plan i sent 1.5 i days ago, 1 h before this time of day), each to
     ``recipients`` random customers: 30% read, 10% also clicked, 2% also ordered 129.90;
-    and ``shop_orders`` shop orders over 60 days, every 20th refunded. Returns (chunks of
+    and ``shop_orders`` other shop orders over 60 days, every 20th refunded. Returns (chunks of
     250 messages per plan, fact batches of up to 200, shop event batches of 50)."""
     from chalicelib.delivery.chunks import Fact
     from chalicelib.domain.aggregates import DAY_MS
@@ -133,7 +133,11 @@ def _synthetic(now_ms: int, seller: str, plans: int, recipients: int, customers:
                 mine.append(Fact(key=f"order:o-{i}-{n}", add={"orders": 1, "gmv": "129.90"},
                                  **{**touch, "at": at + 60_000}))
         facts += [mine[k:k + 200] for k in range(0, len(mine), 200)]
-    events = []
+    # The attributed orders are orders of the shop too; then the shop's other orders.
+    events = [{"type": "order_paid", "order_id": f.key.partition(":")[2], "customer_id":
+               f.customer_id, "amount": "129.90",
+               "occurred_at": datetime.fromtimestamp(f.at / 1000, UTC).isoformat()}
+              for batch in facts for f in batch if f.key.startswith("order:")]
     for k in range(shop_orders):
         at = datetime.fromtimestamp((now_ms - rng.randrange(0, 60 * DAY_MS)) / 1000, UTC)
         events.append({"type": "order_paid", "order_id": f"shop-{k}", "customer_id": "x",
@@ -219,7 +223,7 @@ def _fill_rollups(now_ms: int) -> None:
                 day = domain.local_day(int(datetime.fromisoformat(e["occurred_at"]).timestamp()
                                            * 1000), zone)
                 add((store.day_pk(SELLER), f"{day}#{domain.shard(e['order_id'])}"),
-                    shop_orders=1, shop_gmv=59)
+                    shop_orders=1, shop_gmv=float(e["amount"]))
     items = []
     for (pk, sk), amounts in counters.items():
         item = {"pk": {"S": pk}, "sk": {"S": sk},
