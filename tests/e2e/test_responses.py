@@ -103,6 +103,10 @@ def _reads_of_the_demo_shop(walk: Walk) -> None:
          expect=200)
     walk("GET", "/v1/settings", expect=200)
     walk("GET", "/v1/conversations", expect=200)
+    walk("GET", "/v1/overview", expect=200)
+    walk("GET", "/v1/overview", query={"days": 365}, expect=200)
+    walk("GET", "/v1/segments/{segment_id}/performance", path={"segment_id": "new_followers"},
+         query={"days": 90}, expect=200)
 
 
 def _writes_in_a_new_shop(walk: Walk) -> None:
