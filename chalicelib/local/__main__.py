@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo shop     seller 'demo': {summary}", flush=True)
     from datetime import UTC, datetime
 
-    from chalicelib.api.auth import mint_token
+    from chalicelib.api.auth import mint_demo_token
 
-    token = mint_token("demo", "owner", sub="demo-owner")
+    token = mint_demo_token()
     today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"\nDev token (seller demo, role owner, 30 days):\n  export TOKEN={token}\n")
     print("Try:")
