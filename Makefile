@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench lint unit integration e2e clean package
+.PHONY: run test bench lint unit integration e2e clean package screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,11 @@ integration: $(STAMP)
 
 e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q tests/e2e
+
+# The console's screenshots in docs/screenshots/ (README, docs/console.md), from the demo shop.
+screenshots: $(STAMP) $(CHROMIUM)
+	CONSOLE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
+		"tests/e2e/test_console.py::test_screenshots_of_each_view_at_1280x800_and_on_a_phone"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

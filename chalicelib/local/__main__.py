@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = start(args.port, args.moto_port or None)
     print(f"moto server   {stack.moto_url}", flush=True)
     print(f"API           {stack.api_url}", flush=True)
+    print(f"console       {stack.api_url}/console  (\"Open the demo shop\")", flush=True)
     if not args.no_demo:
         from chalicelib.local.demo import load
 
