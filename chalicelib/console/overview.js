@@ -45,7 +45,7 @@ document.addEventListener("alpine:init", () => {
         }));
         const days = d.daily.map((x) => x.date);
         const line = (key, label) => ({ label, data: d.daily.map((x) => x[key]), borderColor: COLORS[key],
-                                        backgroundColor: COLORS[key], tension: 0.2, pointRadius: 0, yAxisID: "y" });
+                                        backgroundColor: COLORS[key], tension: 0, pointRadius: 0, yAxisID: "y" });
         charts.push(new Chart(this.$refs.daily, {
           type: "line",
           data: {
