@@ -12,6 +12,7 @@ from chalicelib.api import (
     health,
     imports,
     inbox,
+    overview,
     performance,
     plans,
     products,
@@ -36,7 +37,7 @@ app.register_middleware(metrics.flush_after, "all")   # EMF metrics written per 
 # console's page (/console) and the local stage's /v1/local/demo-token.
 for blueprint in (health, customers, segments, tags, imports, tag_rules, products, vouchers,
                   shop_settings, plans, performance, inbox, billing, followups,
-                  conversations, console):
+                  conversations, overview, console):
     app.register_blueprint(blueprint.bp)
 # Uploads arrive as raw bytes (base64 through API Gateway), so a file that is not UTF-8 is
 # refused by the importer with a 400 instead of being mangled on the way in.

@@ -2,7 +2,7 @@
 
 The interface other areas build on (tags bulk and health, plan audiences, customer lists):
 ``validate_rule``, ``matching_ids``, ``segment_members``, ``audience_members``,
-``segment_sizes``, ``filtered_page``, ``tag_tally``, ``segment_exists`` and, for one
+``segment_sizes``, ``shop_sizes``, ``filtered_page``, ``tag_tally``, ``segment_exists`` and, for one
 customer at a time (event-driven tag rules), ``compile_rule``. A rule is validated once per
 call (segment references expanded, tag names resolved to ids) and then decided over the
 seller's ``Population`` (population.py): the columnar snapshot plus every customer changed
@@ -176,6 +176,13 @@ def segment_sizes(seller_id: str, segment_ids: list[str], now: datetime,
     """The member count now of each segment (built-in or custom), in one read."""
     cat = catalogue or Catalogue(seller_id)
     return population(cat, now).sizes({s: {"segment": s} for s in dict.fromkeys(segment_ids)})
+
+
+def shop_sizes(seller_id: str, now: datetime) -> tuple[int, dict[str, int]]:
+    """(customers now, the member count now of each built-in segment), over one population
+    read (the overview's ``customers`` and ``segments``)."""
+    people = population(Catalogue(seller_id), now)
+    return people.count(), people.sizes({s: {"segment": s} for s in builtins.BUILTIN_RULES})
 
 
 def filtered_page(seller_id: str, segment_id: str | None, tag: str | None, limit: int,

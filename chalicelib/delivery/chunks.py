@@ -35,6 +35,11 @@ class Fact(BaseModel):
     part: str
     key: str
     add: dict[str, Any]
+    # Engagement facts (delivery/engagement.py), for the overview's rollups
+    # (delivery/rollups.py): who, when it happened, when their message was sent (ms).
+    customer_id: str | None = None
+    at: int | None = None
+    sent_at: int | None = None
 
 
 class MetricsMessage(BaseModel):

@@ -38,6 +38,15 @@ def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
     """Subscriber entry (see services/reactions.py): idempotent, a repeat changes nothing."""
     touches = [(e["plan_id"], e["customer_id"], rules.ENGAGEMENT_COUNTERS[e["type"]])
                for e in events if e.get("type") in rules.ENGAGEMENT_COUNTERS and e.get("plan_id")]
+    # When each fact's event happened (the overview buckets it by day): the earliest of a key.
+    when: dict[tuple[str, str], int] = {}      # (plan_id or "" for orders, fact key) -> ms
+    for e in events:
+        counter = rules.ENGAGEMENT_COUNTERS.get(e.get("type", "")) if e.get("plan_id") else None
+        slot = (e["plan_id"], f"{counter}:{e.get('customer_id')}") if counter else (
+            ("", f"order:{e.get('order_id')}") if e.get("type") == "order_paid" else None)
+        if slot is not None:
+            ms = aggregates.to_ms(datetime.fromisoformat(e["occurred_at"]))
+            when[slot] = min(ms, when.get(slot, ms))
     orders = [e for e in events if e.get("type") == "order_paid"]
     if not touches and not orders:
         return
@@ -53,15 +62,25 @@ def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
         row = rows.get((plan_id, cid))
         if row is not None:
             if _delivered(row):
-                facts.append(Fact(plan_id=plan_id, part=plan_stats.chunk_part(int(row.chunk)),
-                                  key=key, add=add))
+                facts.append(_fact(plan_id, row, key, add, cid, _when(when, plan_id, key)))
         elif plan_id in in_flight:
             early.append((plan_id, cid, key, add))
     if early:
-        facts.extend(_park(seller_id, early, aggregates.to_ms(now)))
+        facts.extend(_park(seller_id, early, aggregates.to_ms(now), when))
     send_facts(seller_id, facts)
     if facts or early:
         log(logger, "engagement facts", seller_id=seller_id, facts=len(facts), parked=len(early))
+
+
+def _fact(plan_id: str, row: deliveries.DeliveryRow, key: str, add: dict[str, Any], cid: str,
+          at: int | None) -> Fact:
+    """The fact of a delivered recipient's row, with what the overview needs (rollups.py)."""
+    return Fact(plan_id=plan_id, part=plan_stats.chunk_part(int(row.chunk)), key=key, add=add,
+                customer_id=cid, at=at, sent_at=int(row.sent_at) if row.sent_at is not None else None)
+
+
+def _when(when: dict[tuple[str, str], int], plan_id: str, key: str) -> int | None:
+    return when.get((plan_id, key), when.get(("", key)))
 
 
 def _delivered(row: deliveries.DeliveryRow) -> bool:
@@ -90,7 +109,8 @@ def _in_flight(seller_id: str, missing: set[Pair], rows: dict) -> set[str]:
     return flying
 
 
-def _park(seller_id: str, early: list[Wanted], now_ms: int) -> list[Fact]:
+def _park(seller_id: str, early: list[Wanted], now_ms: int,
+          when: dict[tuple[str, str], int]) -> list[Fact]:
     """Park facts whose rows are missing, then look at the rows again: a row written before
     the park is seen now; one written after it finds the parked fact (see ``fold_early``)."""
     deliveries.park(seller_id, early, now_ms)
@@ -99,8 +119,7 @@ def _park(seller_id: str, early: list[Wanted], now_ms: int) -> list[Fact]:
     for plan_id, cid, key, add in early:
         row = rows.get((plan_id, cid))
         if row is not None and _delivered(row):
-            out.append(Fact(plan_id=plan_id, part=plan_stats.chunk_part(int(row.chunk)),
-                            key=key, add=add))
+            out.append(_fact(plan_id, row, key, add, cid, _when(when, plan_id, key)))
     return out
 
 
@@ -115,7 +134,11 @@ def fold_early(chunk: deliveries.ChunkItem) -> tuple[list[Fact], list[deliveries
     delivered = {o["customer_id"] for o in chunk.outcomes or [] if o["status"] == rules.DELIVERED}
     mine = [p for p in parked if p.customer_id in recipients]
     part = plan_stats.chunk_part(int(chunk.chunk))
-    facts = [Fact(plan_id=chunk.plan_id, part=part, key=p.key, add=dict(p.add))
+    # The overview's day of a parked fact: when it was parked (the event's own time is not
+    # kept; parking happens only while the plan sends, so it is within moments of it).
+    facts = [Fact(plan_id=chunk.plan_id, part=part, key=p.key, add=dict(p.add),
+                  customer_id=p.customer_id, at=int(p.at) if p.at is not None else chunk.sent_at,
+                  sent_at=chunk.sent_at)
              for p in mine if p.customer_id in delivered]
     return facts, mine
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from chalicelib import audiences, metrics
 from chalicelib.delivery import channels as chans
-from chalicelib.delivery import pacing, triggers
+from chalicelib.delivery import pacing, rollups, triggers
 from chalicelib.domain import aggregates, families
 from chalicelib.domain import automated as rules
 from chalicelib.domain import delivery as delivery_rules
@@ -212,6 +212,7 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
             left = {m.key for m in messages[start:]}
             to_send = [t for t in to_send if t[1].key not in left]
     log_entries = []
+    sent: list[rollups.Message] = []
     for item, message, outcome in to_send:
         failure = results.get(message.key, "no_result")
         if failure is not None:
@@ -219,6 +220,7 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
         done.append((item, "sent" if failure is None else "failed", failure, outcome,
                      message.sent_at))
         status = delivery_rules.DELIVERED if failure is None else delivery_rules.FAILED
+        sent.append((item.customer_id, item.key, int(message.sent_at), status))
         log_entries.append(deliveries.ChunkItem(
             pk=deliveries.plan_pk(seller_id, plan_id),
             chunk=occurrences.chunk_number(plan_id, item.key), seller_id=seller_id,
@@ -230,6 +232,8 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
     # dies after it and before a finish repeats it harmlessly, while one that died after a
     # finish and before it would leave the message out of the cap for good.
     occurrences.batch_put_log(log_entries)
+    # The overview's rollups, before the finishes for the same reason (keyed by occurrence).
+    rollups.fold_messages(seller_id, plan_id, sent, now_ms)
     for item, status, reason, outcome, sent_at in done:
         if occurrences.finish(item, status, reason, outcome, sent_at, now_ms):
             counts[_counted_as(status)] += 1

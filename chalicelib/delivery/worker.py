@@ -30,7 +30,7 @@ from typing import Any
 
 from chalicelib import metrics
 from chalicelib.delivery import channels as chans
-from chalicelib.delivery import engagement, notices, pacing
+from chalicelib.delivery import engagement, notices, pacing, rollups
 from chalicelib.delivery.chunks import ChunkMessage, Fact, send_chunks, send_facts
 from chalicelib.domain import aggregates, families
 from chalicelib.domain import delivery as rules
@@ -172,6 +172,8 @@ def settle(chunk: deliveries.ChunkItem, now_ms: int) -> None:
     seller_id, plan_id, number = chunk.seller_id, chunk.plan_id, int(chunk.chunk)
     outcomes = chunk.outcomes or []
     deliveries.put_rows(seller_id, plan_id, outcomes, chunk=number, sent_at=chunk.sent_at)
+    if chunk.kind != notices.KIND:    # the overview counts marketing plans, not order notices
+        rollups.fold_chunk(seller_id, plan_id, outcomes, chunk.sent_at, now_ms)
     early, parked = engagement.fold_early(chunk)
     send_facts(seller_id, [Fact(plan_id=plan_id, part=plan_stats.chunk_part(number), key="outcome",
                                 add=rules.chunk_counters(outcomes)), *early])

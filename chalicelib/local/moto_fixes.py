@@ -131,3 +131,72 @@ def partition_index_queries(patch: Callable[[Any, str, Any], None] | None = None
 
     set_attr(Table, "query", local_query)
     set_attr(Table, "all_items", partition_items)
+
+
+def light_transactions(patch: Callable[[Any, str, Any], None] | None = None) -> None:
+    """moto 5.2's ``transact_write_items`` deep-copies the whole table once per action of
+    the transaction (its rollback copy), so a 100-action transaction on a table of many
+    items costs seconds and grows with every item written (the overview's rollups write
+    100-action transactions on a table of markers). Same semantics without the copies:
+    check every action's condition against the state before any write, cancel with the
+    reasons if one fails (nothing written), else apply them all; under the item-write lock
+    (``atomic_item_writes``) nothing lands in between, as on AWS."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+    )
+    from moto.dynamodb.models import DynamoDBBackend
+
+    set_attr = patch or setattr
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        with _lock:
+            seen: set[tuple[str, str]] = set()
+            errors: list[tuple[Any, Any, Any]] = []
+            actions = []
+            for entry in transact_items:
+                op_type, op = next(iter(entry.items()))
+                table_name = op["TableName"]
+                table = self.get_table(table_name)
+                if op_type == "Put":
+                    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+                else:
+                    key = op["Key"]
+                ident = (str(table_name), str(dict(sorted(key.items()))))
+                if ident in seen:
+                    raise MultipleTransactionsException()
+                seen.add(ident)
+                current = self.get_item(table_name, key)
+                condition = op.get("ConditionExpression")
+                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                if condition is not None and not get_filter_expression(
+                        condition, names, values).expr(current):
+                    old = current.to_json()["Attributes"] if (
+                        current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD") else None
+                    errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
+                else:
+                    errors.append((None, None, None))
+                actions.append((op_type, op, table_name, key, names, values))
+            if any(code is not None for code, _, _ in errors):
+                raise TransactionCanceledException(errors)
+            for op_type, op, table_name, key, names, values in actions:
+                if op_type == "Put":
+                    self.put_item(table_name, op["Item"], expression_attribute_names=names,
+                                  expression_attribute_values=values)
+                elif op_type == "Delete":
+                    self.delete_item(table_name, key, expression_attribute_names=names,
+                                     expression_attribute_values=values)
+                elif op_type == "Update":
+                    self.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                                     expression_attribute_names=names,
+                                     expression_attribute_values=values)
+
+    transact_write_items._crm_light = True  # type: ignore[attr-defined]
+    if not getattr(DynamoDBBackend.transact_write_items, "_crm_light", False):
+        set_attr(DynamoDBBackend, "transact_write_items", transact_write_items)

@@ -47,12 +47,14 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1") -> S
     from chalicelib.local.moto_fixes import (
         atomic_item_writes,
         bounded_streams,
+        light_transactions,
         partition_index_queries,
     )
 
     atomic_item_writes()
     bounded_streams()
     partition_index_queries()
+    light_transactions()
     moto_port = moto_port or free_port()
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()

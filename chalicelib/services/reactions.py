@@ -25,6 +25,7 @@ SUBSCRIBERS: list[str] = [
     "chalicelib.services.vouchers:on_events",
     "chalicelib.delivery.triggers:on_events",
     "chalicelib.services.conversations:on_events",
+    "chalicelib.delivery.rollups:on_events",
 ]
 
 

@@ -96,6 +96,7 @@ class EarlyFact(BaseModel):
     customer_id = UnicodeAttribute()
     add = JSONAttribute()                           # {counter: amount}
     expires = TTLAttribute()
+    at = NumberAttribute(null=True)                 # ms it was parked
 
 
 def batch_put(model: type[BaseModel], items: list[BaseModel]) -> int:
@@ -245,7 +246,7 @@ def park(seller_id: str, facts: list[tuple[str, str, str, dict]], now_ms: int) -
     one is harmless: its key is what makes it count once."""
     expires = datetime.fromtimestamp(now_ms / 1000, UTC) + timedelta(days=EARLY_FACT_DAYS)
     batch_put(EarlyFact, [EarlyFact(pk=plan_pk(seller_id, plan_id), key=key, customer_id=cid,
-                                    add=add, expires=expires)
+                                    add=add, expires=expires, at=now_ms)
                           for plan_id, cid, key, add in facts])
 
 

@@ -134,3 +134,13 @@ def page(seller_id: str, limit: int, before: str | None, kind: str | None = None
             condition & (PlanItem.status == status))
     return sorted_page(PlanItem, seller_id, limit, before, newest_first=True,
                        filter_condition=condition)
+
+
+def get_many(seller_id: str, plan_ids: list[str]) -> dict[str, PlanItem]:
+    """plan_id -> plan, for the ids that exist (BatchGetItem, 100 keys a request)."""
+    keys = [(seller_id, p) for p in dict.fromkeys(plan_ids)]
+    out: dict[str, PlanItem] = {}
+    for start in range(0, len(keys), 100):
+        for item in PlanItem.batch_get(keys[start:start + 100], consistent_read=True):
+            out[item.plan_id] = item
+    return out

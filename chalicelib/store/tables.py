@@ -11,6 +11,7 @@ from chalicelib.store.imports import ImportItem, RateSlot
 from chalicelib.store.inbox import InboxItem
 from chalicelib.store.occurrences import InterestItem, OccurrenceItem
 from chalicelib.store.orders import NoticeOrderItem, OrderItem
+from chalicelib.store.overview import OverviewItem
 from chalicelib.store.pacing import PaceItem
 from chalicelib.store.plan_history import PlanHistoryItem
 from chalicelib.store.plan_stats import PlanStatsItem
@@ -56,6 +57,7 @@ TABLES = [
     NoticeOrderItem,
     ConversationItem,
     PaceItem,
+    OverviewItem,
 ]
 
 

@@ -16,12 +16,17 @@ from moto import mock_aws
 @pytest.fixture(scope="session")
 def aws():
     with mock_aws():
-        from chalicelib.local.moto_fixes import bounded_streams, partition_index_queries
+        from chalicelib.local.moto_fixes import (
+            bounded_streams,
+            light_transactions,
+            partition_index_queries,
+        )
         from chalicelib.local.scheduler import create_group
         from chalicelib.store import queues, tables
 
         bounded_streams()
         partition_index_queries()
+        light_transactions()
         tables.create_all()
         queues.create_all(local_visibility=1)
         create_group()

@@ -86,6 +86,10 @@ def test_engagement_arriving_before_the_delivery_row_is_counted_once(api, app, m
     assert perf["delivered"] == 4
     assert perf["read"] == len(readers)
     assert (perf["orders"], perf["gmv"]) == (1, "42.50")
+    # The overview's rollups too (parked facts reach them through the chunk's settle).
+    body = api.get("/v1/overview?days=1").json
+    assert body["funnel"] == {"reached": 4, "read": 3, "clicked": 0, "ordered": 1}
+    assert (body["gmv"], body["daily"][-1]["read"], body["daily"][-1]["orders"]) == ("42.50", 3, 1)
 
 
 def test_engagement_racing_the_rows_is_counted_once(api, app, monkeypatch):
