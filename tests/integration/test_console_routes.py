@@ -94,3 +94,17 @@ def test_every_stage_but_local_answers_the_demo_token_route_with_a_404(client, m
         settings.cache_clear()
     assert status == 404 and body["error"]["code"] == "not_found", body
     assert "token" not in json.dumps(body)
+
+
+def test_each_vendored_library_is_the_pinned_file_with_its_licence_beside_it():
+    import hashlib
+
+    readme = (FILES_DIR / "vendor" / "README.md").read_text()
+    rows = re.findall(r"^\| `([^`]+\.js)` \| `([^`]+)` \| `[^`]+` \| `([0-9a-f]{64})` \| [^|`]*`(LICENSE[^`]+)`",
+                      readme, flags=re.M)
+    assert {name for name, *_ in rows} == {path.split("/")[-1] for path, _, _ in ASSETS.values()
+                                            if path.startswith("vendor/")}
+    for name, package, sha256, licence in rows:
+        assert hashlib.sha256((FILES_DIR / "vendor" / name).read_bytes()).hexdigest() == sha256, package
+        assert package.split("@")[1] in name, "the version is in the file's name (and its URL)"
+        assert "MIT License" in (FILES_DIR / "vendor" / licence).read_text(), licence
