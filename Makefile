@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench lint unit integration e2e clean package
+.PHONY: run test bench lint unit integration e2e clean package screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,9 +21,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# The console's browser tests (tests/e2e/test_console.py) drive Debian's chromium through
+# Playwright (whose own browser download is not reachable from our machines): installed
+# when missing, nothing to do when it is there. sudo only when not root.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
 # Two workers, a test file each at a time (module and session fixtures stay per worker):
 # about 10 minutes here against over 30 in one process (docs/architecture.md, "Tests").
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests
 
 unit: $(STAMP)
@@ -32,8 +41,13 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q tests/e2e
+
+# The console's screenshots in docs/screenshots/ (README, docs/console.md), from the demo shop.
+screenshots: $(STAMP) $(CHROMIUM)
+	CONSOLE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
+		"tests/e2e/test_console.py::test_screenshots_of_each_view_at_1280x800_and_on_a_phone"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

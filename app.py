@@ -5,6 +5,7 @@ from chalice import Chalice, Rate
 from chalicelib import batch, metrics
 from chalicelib.api import (
     billing,
+    console,
     conversations,
     customers,
     exports,
@@ -33,10 +34,11 @@ app.register_middleware(contract, "http")
 app.register_middleware(metrics.flush_after, "all")   # EMF metrics written per invocation
 
 # One blueprint per resource, named after its URL (/v1/<name>); health serves /health and
-# /openapi.json, inbox the local chat channel's /v1/customers/{id}/inbox.
+# /openapi.json, inbox the local chat channel's /v1/customers/{id}/inbox, console the seller
+# console's page (/console) and the local stage's /v1/local/demo-token.
 for blueprint in (health, customers, segments, tags, imports, tag_rules, products, vouchers,
                   shop_settings, plans, performance, inbox, billing, followups,
-                  conversations, exports, overview):
+                  conversations, exports, overview, console):
     app.register_blueprint(blueprint.bp)
 # Uploads arrive as raw bytes (base64 through API Gateway), so a file that is not UTF-8 is
 # refused by the importer with a 400 instead of being mangled on the way in.

@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from chalicelib.domain.errors import Forbidden, Unauthorized
+from chalicelib.domain.errors import Forbidden, NotFound, Unauthorized
 from chalicelib.domain.ids import is_id
+from chalicelib.settings import settings
 from chalicelib.store.secrets import jwt_secret
 
 ROLES = ("viewer", "operator", "admin", "owner")
@@ -16,6 +17,10 @@ RANK = {role: i for i, role in enumerate(ROLES)}
 # the customers permission gets nothing).
 AREA_PERMISSION = "customers"
 MAX_PERMISSIONS = 100
+# The local stack's demo shop (chalicelib/local/demo.py) and the one stage that hands out a
+# token for it without auth (API.md "Seller console": GET /v1/local/demo-token).
+DEMO_SELLER = "demo"
+DEMO_TOKEN_STAGE = "local"
 
 
 @dataclass(frozen=True)
@@ -79,3 +84,17 @@ def mint_token(seller_id: str, role: str = "owner", sub: str = "dev", ttl_second
     payload = {"sub": sub, "seller_id": seller_id, "role": role, "iat": issued,
                "exp": issued + ttl_seconds, **claims}
     return jwt.encode(payload, jwt_secret(), algorithm="HS256")
+
+
+def demo_token() -> str:
+    """A token for the demo shop (seller ``demo``, role owner, 30 days) on the local stage;
+    on every other stage the route does not exist: the same 404 as a path no route matches."""
+    if settings().stage != DEMO_TOKEN_STAGE:
+        raise NotFound("no such route")
+    return mint_demo_token()
+
+
+def mint_demo_token() -> str:
+    """The demo shop's owner token (also the one the local stack's banner prints, whatever
+    offline stage it runs as)."""
+    return mint_token(DEMO_SELLER, "owner", sub="demo-owner")

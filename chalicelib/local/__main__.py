@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = start(args.port, args.moto_port or None, state_dir=state_dir, fresh=args.fresh)
     print(f"moto server   {stack.moto_url}", flush=True)
     print(f"API           {stack.api_url}", flush=True)
+    print(f"console       {stack.api_url}/console  (\"Open the demo shop\")", flush=True)
     restored = stack.restored or {}
     if state_dir is not None:
         print(f"state         {state_dir} " + (
@@ -51,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo shop     seller 'demo': {summary}", flush=True)
     from datetime import UTC, datetime
 
-    from chalicelib.api.auth import mint_token
+    from chalicelib.api.auth import mint_demo_token
 
-    token = mint_token("demo", "owner", sub="demo-owner")
+    token = mint_demo_token()
     today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"\nDev token (seller demo, role owner, 30 days):\n  export TOKEN={token}\n")
     print("Try:")

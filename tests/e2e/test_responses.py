@@ -55,6 +55,7 @@ def _iso(moment: datetime) -> str:
 def _reads_of_the_demo_shop(walk: Walk) -> None:
     walk("GET", "/health", expect=200)
     walk("GET", "/openapi.json", expect=200)
+    walk("GET", "/v1/local/demo-token", expect=200)     # the stack is the local stage
     customers = walk("GET", "/v1/customers", query={"limit": 50}, expect=200)["items"]
     cid = customers[0]["customer_id"]
     walk("GET", "/v1/customers", query={"segment_id": "loyal", "limit": 5}, expect=200)

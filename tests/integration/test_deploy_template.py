@@ -58,6 +58,17 @@ def test_the_package_carries_every_runtime_dependency_duckdb_included(package):
                n.startswith("duckdb/") for n in names), sorted(names)[:20]
 
 
+def test_the_package_carries_the_console_page_and_every_file_it_serves(package):
+    import zipfile
+
+    from chalicelib.api.console import ASSETS
+
+    names = {n for z in package.glob("*.zip") for n in zipfile.ZipFile(z).namelist()}
+    wanted = {"chalicelib/console/index.html"} | {f"chalicelib/console/{path}"
+                                                  for path, _, _ in ASSETS.values()}
+    assert wanted <= names, sorted(wanted - names)
+
+
 @pytest.fixture(scope="module")
 def sam(package) -> dict:
     return json.loads((package / "sam.json").read_text())

@@ -17,7 +17,7 @@ import pytest
 ALWAYS = {400, 401, 403}          # every route with a role lists these (routing.error_statuses)
 API_MODULES = ("customers", "health", "imports", "inbox", "performance", "plans", "products",
                "segments", "shop_settings", "tag_rules", "tags", "vouchers", "billing",
-               "followups", "conversations", "exports", "overview")
+               "followups", "conversations", "exports", "overview", "console")
 
 
 class Reach:
