@@ -33,7 +33,7 @@ from typing import Any
 
 from chalicelib import audiences, metrics
 from chalicelib.delivery import channels as chans
-from chalicelib.delivery import pacing, triggers
+from chalicelib.delivery import live_fanout, pacing, triggers
 from chalicelib.domain import aggregates, families
 from chalicelib.domain import automated as rules
 from chalicelib.domain import delivery as delivery_rules
@@ -159,6 +159,16 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
         for item in items:
             if occurrences.finish(item, "skipped", "cancelled", None, None, now_ms):
                 counts["skipped"] += 1
+        return counts
+    for fan in [i for i in items if i.kind == occurrences.FANOUT]:
+        # A LIVE reminder's audience, messaged in chunks by the delivery worker (each member
+        # re-checked there: paused, outside the window, ... are counted per member).
+        if plan.status == "cancelled":
+            occurrences.finish(fan, "skipped", "cancelled", None, None, now_ms)
+        else:
+            counts["fanned_out"] += live_fanout.start(plan, fan, now)
+    items = [i for i in items if i.kind != occurrences.FANOUT]
+    if not items:
         return counts
     ctx = _Plan(plan, now)
     people = customers.batch_get(seller_id, sorted({i.customer_id for i in items}))

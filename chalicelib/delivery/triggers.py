@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib import audiences
+from chalicelib.delivery import live_fanout
 from chalicelib.domain import aggregates
 from chalicelib.domain import automated as rules
 from chalicelib.logs import get_logger, log
@@ -111,22 +111,15 @@ def _price_drop(plan: plans.PlanItem, trigger: dict, event: dict, now: datetime,
 
 def _live(plan: plans.PlanItem, trigger: dict, event: dict, now: datetime, now_ms: int
           ) -> list[str]:
+    """One fan-out per LIVE: the audience is read and messaged in chunks when it is due
+    (delivery/live_fanout.py), not here."""
     if not rules.is_fresh(event["occurred_ms"], now_ms):
         return []
     starts = _ms(event["starts_at"])
     if starts <= now_ms:
         return []
-    audience = plan.audience or {}
-    members = audiences.segment_members(plan.seller_id, [
-        s for s in audience.get("segment_ids") or []
-        if audiences.segment_exists(plan.seller_id, s)], now)
     due = rules.live_due(trigger, starts, event["occurred_ms"])
-    seen: list[str] = []
-    for cid in sorted(members):
-        occ = rules.Occurrence(f"live#{event['live_id']}#{cid}", cid, due,
-                               {"live_id": event["live_id"], "starts_ms": starts})
-        seen += _create(plan, occ, now_ms)
-    return seen
+    return [live_fanout.create(plan, event["live_id"], starts, due, now_ms)]
 
 
 def _note_interest(seller_id: str, events: list[dict], now_ms: int) -> None:

@@ -69,6 +69,7 @@ class ChunkItem(BaseModel):
     progress = JSONAttribute(null=True)             # {key: None | failure}: sent by attempts that handed back
     gen = NumberAttribute(null=True)                # paced hand-backs so far: older messages are stale
     finished_at = NumberAttribute(null=True)
+    origin = UnicodeAttribute(null=True)            # an automated fan-out's key (live#<live_id>)
     version = VersionAttribute()
     by_seller_finished = BySellerFinished()
 
@@ -122,9 +123,10 @@ def batch_put(model: type[BaseModel], items: list[BaseModel]) -> int:
 # ----- chunks --------------------------------------------------------------------------
 
 def new_chunk(seller_id: str, plan_id: str, kind: str, number: int,
-              recipients: list[str]) -> ChunkItem:
+              recipients: list[str], origin: str | None = None) -> ChunkItem:
     return ChunkItem(pk=plan_pk(seller_id, plan_id), chunk=number, seller_id=seller_id,
-                     plan_id=plan_id, kind=kind, recipients=recipients, status="pending")
+                     plan_id=plan_id, kind=kind, recipients=recipients, status="pending",
+                     origin=origin)
 
 
 def put_chunks(chunks: list[ChunkItem]) -> None:

@@ -28,9 +28,10 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.store.aws import client
-from chalicelib.store.base import BaseModel, landed, meta
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta
 from chalicelib.store.deliveries import BATCH_GET, DeliveryRow, batch_put, plan_pk
 
+FANOUT = "live_fanout"    # the kind of a fan-out item (see fanout_pk)
 DUE_SHARDS = 4            # spreads the due index's writes; the sweep queries each shard
 INTEREST_DAYS = 31        # favourites / carts older than 30 days never fan out
 
@@ -110,6 +111,48 @@ def upsert(seller_id: str, plan_id: str, key: str, customer_id: str, kind: str, 
             & (OccurrenceItem.due_at > now_ms))):
         return "extended"
     return "kept"
+
+
+def fanout_pk(seller_id: str, plan_id: str) -> str:
+    """Fan-outs (a LIVE reminder's audience, sent in chunks when due) live beside the plan's
+    occurrences, not among them: they are no message and count in no counter."""
+    return f"{plan_pk(seller_id, plan_id)}#fanout"
+
+
+def upsert_fanout(seller_id: str, plan_id: str, key: str, due_ms: int, data: dict,
+                  now_ms: int) -> str:
+    """Create the fan-out once (in the due index like an occurrence); created | kept."""
+    pk = fanout_pk(seller_id, plan_id)
+    item = OccurrenceItem(pk=pk, key=key, seller_id=seller_id, plan_id=plan_id, kind=FANOUT,
+                          status="pending", due_at=due_ms, due_shard=due_shard(pk, key),
+                          data=data, created_at=now_ms)
+    return "created" if landed(lambda: item.save(
+        condition=OccurrenceItem.pk.does_not_exist())) else "kept"
+
+
+def get_fanout(seller_id: str, plan_id: str, key: str) -> OccurrenceItem | None:
+    return get_or_none(OccurrenceItem, fanout_pk(seller_id, plan_id), key)
+
+
+def create_many(seller_id: str, plan_id: str, kind: str, wanted: list[tuple[str, str]],
+                due_ms: int, data: dict, now_ms: int) -> list[OccurrenceItem]:
+    """Occurrences (key, customer) of one fan-out chunk, each created once (a conditional put);
+    returns them all as stored now (those that existed, from a strongly consistent read)."""
+    pk = plan_pk(seller_id, plan_id)
+    out, existing = [], []
+    for key, customer_id in wanted:
+        item = OccurrenceItem(pk=pk, key=key, seller_id=seller_id, plan_id=plan_id,
+                              customer_id=customer_id, kind=kind, status="pending",
+                              due_at=due_ms, due_shard=due_shard(pk, key), data=data,
+                              created_at=now_ms)
+        if landed(lambda i=item: i.save(condition=OccurrenceItem.pk.does_not_exist())):
+            out.append(item)
+        else:
+            existing.append(key)
+    for start in range(0, len(existing), BATCH_GET):
+        out.extend(OccurrenceItem.batch_get([(pk, k) for k in existing[start:start + BATCH_GET]],
+                                            consistent_read=True))
+    return out
 
 
 def due(shard: int, now_ms: int, limit: int) -> list[OccurrenceItem]:
