@@ -175,6 +175,7 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
     rows = occurrences.last_sent(seller_id, plan_id, [i.customer_id for i in items])
     to_send: list[tuple[occurrences.OccurrenceItem, chans.OutMessage, dict]] = []
     done: list[tuple[occurrences.OccurrenceItem, str, str | None, dict | None, int | None]] = []
+    claims: list[tuple[occurrences.OccurrenceItem, int]] = []
     for item in items:
         person = people.get(item.customer_id)
         reason = _reason(ctx, item, person, rows)
@@ -187,19 +188,24 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
             row = rows.get(item.customer_id)
             mine = row is not None and row[1] == item.key
             # A retry after a crash reuses the first claim's time (the inbox item's key).
-            sent_at = row[0] if mine else now_ms
-            if not occurrences.take(seller_id, plan_id, item.customer_id, item.key,
-                                    occurrences.chunk_number(plan_id, item.key), sent_at,
-                                    now_ms + lease_ms, now_ms - ctx.cooldown_ms, now_ms):
-                # Another sweep is sending it, or another of the customer's occurrences was
-                # claimed meanwhile: left pending, the next sweep decides (cooldown or done).
-                counts["busy"] += 1
-                continue
-            rows[item.customer_id] = (sent_at, item.key, now_ms + lease_ms)
-            message, outcome = _compose(ctx, item, person, sent_at)
-            to_send.append((item, message, outcome))
+            claims.append((item, row[0] if mine else now_ms))
+            # Held for the claim: a later occurrence of the customer in this batch is the
+            # cooldown's (if the claim does not land, another sweep is messaging them).
+            rows[item.customer_id] = (now_ms, item.key, now_ms + lease_ms)
         else:
             done.append((item, "skipped", reason, None, None))
+    landed = occurrences.take_all(
+        seller_id, plan_id, [(i.customer_id, i.key, occurrences.chunk_number(plan_id, i.key), t)
+                             for i, t in claims], now_ms + lease_ms, now_ms - ctx.cooldown_ms,
+        now_ms)
+    for (item, sent_at), took in zip(claims, landed, strict=True):
+        if not took:
+            # Another sweep is sending it, or another of the customer's occurrences was
+            # claimed meanwhile: left pending, the next sweep decides (cooldown or done).
+            counts["busy"] += 1
+            continue
+        message, outcome = _compose(ctx, item, people[item.customer_id], sent_at)
+        to_send.append((item, message, outcome))
     results: dict[str, str | None] = {}
     if to_send:
         adapter = chans.channel_for("chat")
@@ -240,10 +246,9 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
     # dies after it and before a finish repeats it harmlessly, while one that died after a
     # finish and before it would leave the message out of the cap for good.
     occurrences.batch_put_log(log_entries)
-    for item, status, reason, outcome, sent_at in done:
-        if occurrences.finish(item, status, reason, outcome, sent_at, now_ms):
-            counts[_counted_as(status)] += 1
-        # else: another sweep (a retry after our lease) recorded it first
+    for entry, first in zip(done, occurrences.finish_all(done, now_ms), strict=True):
+        if first:    # else: another sweep (a retry after our lease) recorded it first
+            counts[_counted_as(entry[1])] += 1
     metrics.outcomes([{"status": s, "channel": "chat"} for s in ("delivered", "failed")
                       for _ in range(counts.get(s, 0))])
     return counts

@@ -9,7 +9,8 @@ from chalicelib.store.deliveries import ChunkItem, DeliveryRow, EarlyFact
 from chalicelib.store.events import EventSeen, ShopEvent
 from chalicelib.store.imports import ImportItem, RateSlot
 from chalicelib.store.inbox import InboxItem
-from chalicelib.store.occurrences import InterestItem, OccurrenceItem
+from chalicelib.store.interest import InterestItem
+from chalicelib.store.occurrences import OccurrenceItem
 from chalicelib.store.orders import NoticeOrderItem, OrderItem
 from chalicelib.store.pacing import PaceItem
 from chalicelib.store.plan_history import PlanHistoryItem

@@ -127,8 +127,8 @@ def test_a_sweep_crashing_half_way_loses_nothing_and_sends_nothing_twice(api, ap
 
         monkeypatch.setattr(owner, name, wrapped)
 
-    for owner, name in ((occurrences, "take"), (occurrences, "batch_put_log"),
-                        (occurrences, "finish"), (channels.LocalChat, "send")):
+    for owner, name in ((occurrences, "take_all"), (occurrences, "batch_put_log"),
+                        (occurrences, "finish_all"), (channels.LocalChat, "send")):
         flaky(owner, name)
     at = now()
     for round_ in range(60):
@@ -201,16 +201,16 @@ def test_a_retry_after_a_crash_keeps_the_smart_voucher_its_first_attempt_took(ap
     events(api, ev("order_paid", "c1", "o1", MIN, order_id="o1", amount="1", currency="THB",
                    product_ids=["p1"]))
     run_pipeline(app)
-    real = occurrences.finish
+    real = occurrences.finish_all
 
     def crash(*args, **kwargs):
         raise Crash("finish")
 
-    monkeypatch.setattr(occurrences, "finish", crash)
+    monkeypatch.setattr(occurrences, "finish_all", crash)
     at = now()
     with pytest.raises(Crash):
         timers.sweep(at, lease_ms=1000)
-    monkeypatch.setattr(occurrences, "finish", real)
+    monkeypatch.setattr(occurrences, "finish_all", real)
     timers.sweep(at + timedelta(seconds=2), lease_ms=1000)
     [message] = inbox(api, "c1", p["plan_id"])
     assert message["voucher"]["voucher_id"] == ids["nudge"] and message["voucher"]["smart"]

@@ -141,7 +141,7 @@ def test_a_sweep_dying_after_writing_the_chunks_fans_out_again_and_sends_once(
     assert_once_each(api, pid, ids, channel_log)
 
 
-@pytest.mark.parametrize("where", ["create_many", "finish", "send"])
+@pytest.mark.parametrize("where", ["create_all", "finish_all", "send"])
 def test_a_worker_dying_mid_chunk_loses_no_member_and_sends_none_twice(
         api, app, small_chunks, channel_log, monkeypatch, where):
     """The worker dies twice, at the given call (creating a chunk's occurrences, finishing
