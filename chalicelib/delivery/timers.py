@@ -246,8 +246,12 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
     # dies after it and before a finish repeats it harmlessly, while one that died after a
     # finish and before it would leave the message out of the cap for good.
     occurrences.batch_put_log(log_entries)
-    for entry, first in zip(done, occurrences.finish_all(done, now_ms), strict=True):
-        if first:    # else: another sweep (a retry after our lease) recorded it first
+    skips = [d for d in done if d[1] == "skipped"]
+    sent = [d for d in done if d[1] != "skipped"]
+    for entry, first in [*zip(skips, occurrences.finish_all(skips, now_ms), strict=True),
+                         *zip(sent, occurrences.finish_all(sent, now_ms, claimed=True),
+                              strict=True)]:
+        if first:    # else: another sweep recorded the skip first
             counts[_counted_as(entry[1])] += 1
     metrics.outcomes([{"status": s, "channel": "chat"} for s in ("delivered", "failed")
                       for _ in range(counts.get(s, 0))])

@@ -91,8 +91,8 @@ def new_item(seller_id: str, plan_id: str, key: str, customer_id: str, kind: str
 
 
 def create_all(items: list[OccurrenceItem]) -> list[bool]:
-    """Each occurrence created once (its put conditioned on no item under its key), many per
-    request (store/transact.py); per item, whether it was created now."""
+    """Each occurrence created once (its put conditioned on no item under its key); per item,
+    whether it was created now."""
     return transact.write_each([{"Put": {
         "TableName": _table(), "Item": item.serialize(),
         "ConditionExpression": "attribute_not_exists(pk)"}} for item in items])
@@ -179,10 +179,25 @@ def finish(item: OccurrenceItem, status: str, reason: str | None, outcome: dict 
 
 
 def finish_all(done: list[tuple[OccurrenceItem, str, str | None, dict | None, int | None]],
-               now_ms: int) -> list[bool]:
+               now_ms: int, claimed: bool = False) -> list[bool]:
     """Record each outcome (item, status, reason, outcome, sent_at) and take the item out of
     the due index; only the first finish of an occurrence lands (each is conditioned on it
-    still being pending at the due time read). Many per request (store/transact.py)."""
+    still being pending at the due time read).
+
+    ``claimed``: messages the caller sent (or failed to) under its live claim on the delivery
+    row. No other sweep can send them meanwhile, so their finish needs no condition and goes
+    25 per BatchWriteItem: the item as read, with the outcome. (A sweep that skipped one of
+    them meanwhile, say on the cap its own log entry tipped, is overwritten by the truth:
+    it went out.)"""
+    if claimed:
+        items = []
+        for item, status, reason, outcome, sent_at in done:
+            item.status, item.finished_at, item.reason = status, now_ms, reason
+            item.outcome, item.sent_at, item.due_shard = outcome, sent_at, None
+            items.append(item)
+        if items:
+            batch_put(OccurrenceItem, items)
+        return [True] * len(items)
     requests = []
     for item, status, reason, outcome, sent_at in done:
         sets = ["#s = :s", "finished_at = :f"]
@@ -265,7 +280,7 @@ def take_all(seller_id: str, plan_id: str, claims: list[tuple[str, str, int, int
     died: retry), or when it names another occurrence sent before ``cutoff`` (the cooldown
     has passed). So two sweeps never send one occurrence at once, and a customer gets one
     message per cooldown. The same row is what engagement and attribution read (its ``chunk``
-    is the occurrence's part). Many per request (store/transact.py); one claim per customer."""
+    is the occurrence's part)."""
     pk = plan_pk(seller_id, plan_id)
     return transact.write_each([{"Update": {
         "TableName": DeliveryRow.Meta.table_name,
