@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # before another worker may take the chunk over.
     delivery_chunk_size: int = 250
     delivery_lease_seconds: int = 120
+    # Automated plans: conditional writes (the sweep's claims and finishes, the trigger's
+    # creations) in flight at once per call (store/transact.write_each); 1 = one at a time.
+    timer_sweep_workers: int = Field(default=8, ge=1, le=32)
     # A seller's daily run holds its claim this long: more than its function's timeout
     # (300 s, .chalice/config.json) so a live run is never taken over, less than the daily
     # queue's visibility timeout so a crashed run's message finds the claim free again.

@@ -33,7 +33,7 @@ from typing import Any
 
 from chalicelib import audiences, metrics
 from chalicelib.delivery import channels as chans
-from chalicelib.delivery import pacing, rollups, triggers
+from chalicelib.delivery import live_fanout, pacing, rollups, triggers
 from chalicelib.domain import aggregates, families
 from chalicelib.domain import automated as rules
 from chalicelib.domain import delivery as delivery_rules
@@ -48,7 +48,7 @@ from chalicelib.store import shop_settings as shop_settings_store
 from chalicelib.store import vouchers as voucher_store
 
 logger = get_logger("delivery.timers")
-PAGE = 200
+PAGE = 500          # per Query of a shard (items of ~0.5 KB: well under a 1 MB page)
 BUDGET_S = 20.0    # deployed functions time out after 30 s (.chalice/config.json)
 
 
@@ -160,11 +160,22 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
             if occurrences.finish(item, "skipped", "cancelled", None, None, now_ms):
                 counts["skipped"] += 1
         return counts
+    for fan in [i for i in items if i.kind == occurrences.FANOUT]:
+        # A LIVE reminder's audience, messaged in chunks by the delivery worker (each member
+        # re-checked there: paused, outside the window, ... are counted per member).
+        if plan.status == "cancelled":
+            occurrences.finish(fan, "skipped", "cancelled", None, None, now_ms)
+        else:
+            counts["fanned_out"] += live_fanout.start(plan, fan, now)
+    items = [i for i in items if i.kind != occurrences.FANOUT]
+    if not items:
+        return counts
     ctx = _Plan(plan, now)
     people = customers.batch_get(seller_id, sorted({i.customer_id for i in items}))
     rows = occurrences.last_sent(seller_id, plan_id, [i.customer_id for i in items])
     to_send: list[tuple[occurrences.OccurrenceItem, chans.OutMessage, dict]] = []
     done: list[tuple[occurrences.OccurrenceItem, str, str | None, dict | None, int | None]] = []
+    claims: list[tuple[occurrences.OccurrenceItem, int]] = []
     for item in items:
         person = people.get(item.customer_id)
         reason = _reason(ctx, item, person, rows)
@@ -177,19 +188,24 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
             row = rows.get(item.customer_id)
             mine = row is not None and row[1] == item.key
             # A retry after a crash reuses the first claim's time (the inbox item's key).
-            sent_at = row[0] if mine else now_ms
-            if not occurrences.take(seller_id, plan_id, item.customer_id, item.key,
-                                    occurrences.chunk_number(plan_id, item.key), sent_at,
-                                    now_ms + lease_ms, now_ms - ctx.cooldown_ms, now_ms):
-                # Another sweep is sending it, or another of the customer's occurrences was
-                # claimed meanwhile: left pending, the next sweep decides (cooldown or done).
-                counts["busy"] += 1
-                continue
-            rows[item.customer_id] = (sent_at, item.key, now_ms + lease_ms)
-            message, outcome = _compose(ctx, item, person, sent_at)
-            to_send.append((item, message, outcome))
+            claims.append((item, row[0] if mine else now_ms))
+            # Held for the claim: a later occurrence of the customer in this batch is the
+            # cooldown's (if the claim does not land, another sweep is messaging them).
+            rows[item.customer_id] = (now_ms, item.key, now_ms + lease_ms)
         else:
             done.append((item, "skipped", reason, None, None))
+    landed = occurrences.take_all(
+        seller_id, plan_id, [(i.customer_id, i.key, occurrences.chunk_number(plan_id, i.key), t)
+                             for i, t in claims], now_ms + lease_ms, now_ms - ctx.cooldown_ms,
+        now_ms)
+    for (item, sent_at), took in zip(claims, landed, strict=True):
+        if not took:
+            # Another sweep is sending it, or another of the customer's occurrences was
+            # claimed meanwhile: left pending, the next sweep decides (cooldown or done).
+            counts["busy"] += 1
+            continue
+        message, outcome = _compose(ctx, item, people[item.customer_id], sent_at)
+        to_send.append((item, message, outcome))
     results: dict[str, str | None] = {}
     if to_send:
         adapter = chans.channel_for("chat")
@@ -234,10 +250,13 @@ def fire(seller_id: str, plan_id: str, items: list[occurrences.OccurrenceItem], 
     occurrences.batch_put_log(log_entries)
     # The overview's rollups, before the finishes for the same reason (keyed by occurrence).
     rollups.fold_messages(seller_id, plan_id, sent, now_ms)
-    for item, status, reason, outcome, sent_at in done:
-        if occurrences.finish(item, status, reason, outcome, sent_at, now_ms):
-            counts[_counted_as(status)] += 1
-        # else: another sweep (a retry after our lease) recorded it first
+    skips = [d for d in done if d[1] == "skipped"]
+    sends = [d for d in done if d[1] != "skipped"]
+    for entry, first in [*zip(skips, occurrences.finish_all(skips, now_ms), strict=True),
+                         *zip(sends, occurrences.finish_all(sends, now_ms, claimed=True),
+                              strict=True)]:
+        if first:    # else: another sweep recorded the skip first
+            counts[_counted_as(entry[1])] += 1
     metrics.outcomes([{"status": s, "channel": "chat"} for s in ("delivered", "failed")
                       for _ in range(counts.get(s, 0))])
     return counts

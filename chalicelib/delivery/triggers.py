@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib import audiences
+from chalicelib.delivery import live_fanout
 from chalicelib.domain import aggregates
 from chalicelib.domain import automated as rules
 from chalicelib.logs import get_logger, log
-from chalicelib.store import customers, occurrences, plans
+from chalicelib.store import customers, interest, occurrences, plans
 
 logger = get_logger("delivery.triggers")
 INTEREST_TYPES = ("cart_added", "favorited")
@@ -36,6 +36,7 @@ def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
     active = active_plans(seller_id, now_ms)
     if not active:
         return
+    batch = _Batch(now_ms)
     seen: list[str] = []
     needs_agg = [e["customer_id"] for e in events if e.get("type") == "cart_added"]
     items = customers.batch_get(seller_id, sorted(set(needs_agg))) if needs_agg else {}
@@ -49,14 +50,15 @@ def on_events(seller_id: str, events: list[dict], now: datetime) -> None:
             if rules.FIRES_ON[trigger["type"]] != etype:
                 continue
             if etype == "price_dropped":
-                seen += _price_drop(plan, trigger, event, now, now_ms)
+                _price_drop(plan, trigger, event, now_ms, batch)
             elif etype == "live_started":
                 seen += _live(plan, trigger, event, now, now_ms)
             else:
                 item = items.get(event["customer_id"])
                 occ = rules.occurrence_for(trigger, event, item.agg if item else None, now_ms)
                 if occ is not None:
-                    seen += _create(plan, occ, now_ms)
+                    batch.add(plan, occ)
+    seen += batch.flush()
     if seen:
         log(logger, "occurrences seen", seller_id=seller_id, occurrences=len(seen))
 
@@ -86,47 +88,54 @@ def end(plan: plans.PlanItem, now_ms: int) -> None:
     occurrences.unregister(plan.seller_id, plan.plan_id)
 
 
-def _create(plan: plans.PlanItem, occ: rules.Occurrence, now_ms: int) -> list[str]:
-    got = occurrences.upsert(plan.seller_id, plan.plan_id, occ.key, occ.customer_id,
-                             plan.trigger["type"], occ.due_ms, occ.data, now_ms,
-                             extend=plan.trigger["type"] == "abandoned_cart")
-    return [got]
+class _Batch:
+    """The occurrences one events message creates, written together per plan (many per
+    request, store/transact.py); one item per key, the latest due time kept (carts)."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+        self.plans: dict[str, tuple[plans.PlanItem, dict[str, occurrences.OccurrenceItem]]] = {}
+
+    def add(self, plan: plans.PlanItem, occ: rules.Occurrence) -> None:
+        items = self.plans.setdefault(plan.plan_id, (plan, {}))[1]
+        kept = items.get(occ.key)
+        if kept is None or kept.due_at < occ.due_ms:
+            items[occ.key] = occurrences.new_item(
+                plan.seller_id, plan.plan_id, occ.key, occ.customer_id, plan.trigger["type"],
+                occ.due_ms, occ.data, self.now_ms)
+
+    def flush(self) -> list[str]:
+        seen: list[str] = []
+        for plan, items in self.plans.values():
+            seen += occurrences.upsert_all(list(items.values()), self.now_ms,
+                                           extend=plan.trigger["type"] == "abandoned_cart")
+        return seen
 
 
-def _price_drop(plan: plans.PlanItem, trigger: dict, event: dict, now: datetime,
-                now_ms: int) -> list[str]:
+def _price_drop(plan: plans.PlanItem, trigger: dict, event: dict, now_ms: int,
+                batch: _Batch) -> None:
     if not rules.price_drop_fires(trigger, event, now_ms):
-        return []
-    seen: list[str] = []
+        return
     product_id = event["product_id"]
-    for row in occurrences.interested(plan.seller_id, product_id):
+    for row in interest.interested(plan.seller_id, product_id):
         if not rules.price_drop_interested(row.interest_at, row.paid_at, event["occurred_ms"]):
             continue
-        occ = rules.Occurrence(f"drop#{event['event_id']}#{row.customer_id}", row.customer_id,
-                               event["occurred_ms"], {"product_id": product_id,
-                                                      "new_price": str(event["new_price"])})
-        seen += _create(plan, occ, now_ms)
-    return seen
+        batch.add(plan, rules.Occurrence(
+            f"drop#{event['event_id']}#{row.customer_id}", row.customer_id,
+            event["occurred_ms"], {"product_id": product_id, "new_price": str(event["new_price"])}))
 
 
 def _live(plan: plans.PlanItem, trigger: dict, event: dict, now: datetime, now_ms: int
           ) -> list[str]:
+    """One fan-out per LIVE: the audience is read and messaged in chunks when it is due
+    (delivery/live_fanout.py), not here."""
     if not rules.is_fresh(event["occurred_ms"], now_ms):
         return []
     starts = _ms(event["starts_at"])
     if starts <= now_ms:
         return []
-    audience = plan.audience or {}
-    members = audiences.segment_members(plan.seller_id, [
-        s for s in audience.get("segment_ids") or []
-        if audiences.segment_exists(plan.seller_id, s)], now)
     due = rules.live_due(trigger, starts, event["occurred_ms"])
-    seen: list[str] = []
-    for cid in sorted(members):
-        occ = rules.Occurrence(f"live#{event['live_id']}#{cid}", cid, due,
-                               {"live_id": event["live_id"], "starts_ms": starts})
-        seen += _create(plan, occ, now_ms)
-    return seen
+    return [live_fanout.create(plan, event["live_id"], starts, due, now_ms)]
 
 
 def _note_interest(seller_id: str, events: list[dict], now_ms: int) -> None:
@@ -137,6 +146,6 @@ def _note_interest(seller_id: str, events: list[dict], now_ms: int) -> None:
         elif e.get("type") == "order_paid":
             rows += [(pid, e["customer_id"], "paid", _ms(e["occurred_at"]))
                      for pid in e.get("product_ids") or []]
-    fresh = [r for r in rows if r[3] >= now_ms - occurrences.INTEREST_DAYS * aggregates.DAY_MS]
+    fresh = [r for r in rows if r[3] >= now_ms - interest.INTEREST_DAYS * aggregates.DAY_MS]
     if fresh:
-        occurrences.note_interest(seller_id, fresh, now_ms)
+        interest.note_interest(seller_id, fresh, now_ms)

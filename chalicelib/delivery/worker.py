@@ -30,7 +30,15 @@ from typing import Any
 
 from chalicelib import metrics
 from chalicelib.delivery import channels as chans
-from chalicelib.delivery import engagement, experiments, notices, pacing, rollups
+from chalicelib.delivery import (
+    engagement,
+    experiments,
+    live_fanout,
+    notices,
+    pacing,
+    rollups,
+    timers,
+)
 from chalicelib.delivery.chunks import ChunkMessage, Fact, send_chunks, send_facts
 from chalicelib.domain import aggregates, families
 from chalicelib.domain import delivery as rules
@@ -112,8 +120,10 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
     if chunk is None:
         log(logger, "chunk missing", seller_id=seller_id, plan_id=plan_id, chunk=number)
         return "missing"
+    automated = chunk.kind == live_fanout.KIND     # a LIVE reminder's fan-out chunk
     if chunk.status in ("done", "cancelled"):
-        settle(chunk, now_ms)
+        if not automated:
+            settle(chunk, now_ms)
         return "already_done"
     if gen < int(chunk.gen or 0):
         return "stale"
@@ -121,6 +131,12 @@ def deliver_chunk(seller_id: str, plan_id: str, number: int, now: datetime,
         raise ChunkBusy(f"{plan_id}/{number} is claimed until {chunk.lease_until}")
     if not deliveries.claim(chunk, now_ms, settings().delivery_lease_seconds * 1000):
         raise ChunkBusy(f"{plan_id}/{number} changed while claiming")
+    if automated:
+        try:
+            return live_fanout.deliver(chunk, now, timers.fire)
+        except Exception:
+            _release(chunk, now_ms)
+            raise
     progress: dict[str, str | None] = dict(chunk.progress or {})
     plan = plans.get(seller_id, plan_id)
     variant = experiments.chunk_variant(chunk, plan)   # an A/B test's (delivery/experiments.py)

@@ -71,6 +71,7 @@ class ChunkItem(BaseModel):
     variant = UnicodeAttribute(null=True)           # A/B: the variant of a sample chunk
     ab = UnicodeAttribute(null=True)                # A/B: "sample" | "rest" (sent once decided)
     finished_at = NumberAttribute(null=True)
+    origin = UnicodeAttribute(null=True)            # an automated fan-out's key (live#<live_id>)
     version = VersionAttribute()
     by_seller_finished = BySellerFinished()
 
@@ -125,10 +126,11 @@ def batch_put(model: type[BaseModel], items: list[BaseModel]) -> int:
 # ----- chunks --------------------------------------------------------------------------
 
 def new_chunk(seller_id: str, plan_id: str, kind: str, number: int,
-              recipients: list[str], variant: str | None = None, ab: str | None = None) -> ChunkItem:
+              recipients: list[str], variant: str | None = None, ab: str | None = None,
+              origin: str | None = None) -> ChunkItem:
     return ChunkItem(pk=plan_pk(seller_id, plan_id), chunk=number, seller_id=seller_id,
                      plan_id=plan_id, kind=kind, recipients=recipients, status="pending",
-                     variant=variant, ab=ab)
+                     variant=variant, ab=ab, origin=origin)
 
 
 def put_chunks(chunks: list[ChunkItem]) -> None:

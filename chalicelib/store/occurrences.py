@@ -14,25 +14,24 @@ way, never send one occurrence twice or record it twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+import json
 from itertools import islice
 from typing import Any
 
 from pynamodb.attributes import (
     JSONAttribute,
     NumberAttribute,
-    TTLAttribute,
     UnicodeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
+from chalicelib.store import transact
 from chalicelib.store.aws import client
-from chalicelib.store.base import BaseModel, landed, meta
+from chalicelib.store.base import BaseModel, get_or_none, landed, meta
 from chalicelib.store.deliveries import BATCH_GET, DeliveryRow, batch_put, plan_pk
 
+FANOUT = "live_fanout"    # the kind of a fan-out item (see fanout_pk)
 DUE_SHARDS = 4            # spreads the due index's writes; the sweep queries each shard
-INTEREST_DAYS = 31        # favourites / carts older than 30 days never fan out
 
 
 def due_shard(pk: str, key: str) -> str:
@@ -77,39 +76,81 @@ class OccurrenceItem(BaseModel):
     by_due = ByDue()
 
 
-class InterestItem(BaseModel):
-    """Who favourited or carted a product lately (and when they last paid an order with it)."""
-    Meta = meta("product_interest")
-    pk = UnicodeAttribute(hash_key=True)            # seller#product
-    customer_id = UnicodeAttribute(range_key=True)
-    interest_at = NumberAttribute(null=True)        # latest favourite or cart of it, ms
-    paid_at = NumberAttribute(null=True)            # latest paid order containing it, ms
-    expires = TTLAttribute(null=True)
-
-
 def _table() -> str:
     return OccurrenceItem.Meta.table_name
 
 
 # ----- occurrences ---------------------------------------------------------------------------
 
-def upsert(seller_id: str, plan_id: str, key: str, customer_id: str, kind: str, due_ms: int,
-           data: dict, now_ms: int, extend: bool = False) -> str:
-    """Create the occurrence once; with ``extend`` a later due time (a newer cart event)
-    moves a pending one that is not due yet. Returns created | extended | kept."""
+def new_item(seller_id: str, plan_id: str, key: str, customer_id: str, kind: str,
+             due_ms: int, data: dict, now_ms: int) -> OccurrenceItem:
     pk = plan_pk(seller_id, plan_id)
-    item = OccurrenceItem(pk=pk, key=key, seller_id=seller_id, plan_id=plan_id,
+    return OccurrenceItem(pk=pk, key=key, seller_id=seller_id, plan_id=plan_id,
                           customer_id=customer_id, kind=kind, status="pending", due_at=due_ms,
                           due_shard=due_shard(pk, key), data=data, created_at=now_ms)
-    if landed(lambda: item.save(condition=OccurrenceItem.pk.does_not_exist())):
-        return "created"
-    if extend and landed(lambda: item.update(
-            actions=[OccurrenceItem.due_at.set(due_ms), OccurrenceItem.data.set(data)],
-            # Not once it is due: a sweep may be sending it right now.
-            condition=(OccurrenceItem.status == "pending") & (OccurrenceItem.due_at < due_ms)
-            & (OccurrenceItem.due_at > now_ms))):
-        return "extended"
-    return "kept"
+
+
+def create_all(items: list[OccurrenceItem]) -> list[bool]:
+    """Each occurrence created once (its put conditioned on no item under its key); per item,
+    whether it was created now."""
+    return transact.write_each([{"Put": {
+        "TableName": _table(), "Item": item.serialize(),
+        "ConditionExpression": "attribute_not_exists(pk)"}} for item in items])
+
+
+def upsert_all(items: list[OccurrenceItem], now_ms: int, extend: bool = False) -> list[str]:
+    """Create each occurrence once; with ``extend`` a later due time (a newer cart event)
+    moves a pending one that is not due yet. Per item: created | extended | kept."""
+    out = []
+    for item, created in zip(items, create_all(items), strict=True):
+        if created:
+            out.append("created")
+        elif extend and landed(lambda i=item: i.update(
+                actions=[OccurrenceItem.due_at.set(i.due_at), OccurrenceItem.data.set(i.data)],
+                # Not once it is due: a sweep may be sending it right now.
+                condition=(OccurrenceItem.status == "pending")
+                & (OccurrenceItem.due_at < i.due_at) & (OccurrenceItem.due_at > now_ms))):
+            out.append("extended")
+        else:
+            out.append("kept")
+    return out
+
+
+def fanout_pk(seller_id: str, plan_id: str) -> str:
+    """Fan-outs (a LIVE reminder's audience, sent in chunks when due) live beside the plan's
+    occurrences, not among them: they are no message and count in no counter."""
+    return f"{plan_pk(seller_id, plan_id)}#fanout"
+
+
+def upsert_fanout(seller_id: str, plan_id: str, key: str, due_ms: int, data: dict,
+                  now_ms: int) -> str:
+    """Create the fan-out once (in the due index like an occurrence); created | kept."""
+    pk = fanout_pk(seller_id, plan_id)
+    item = OccurrenceItem(pk=pk, key=key, seller_id=seller_id, plan_id=plan_id, kind=FANOUT,
+                          status="pending", due_at=due_ms, due_shard=due_shard(pk, key),
+                          data=data, created_at=now_ms)
+    return "created" if landed(lambda: item.save(
+        condition=OccurrenceItem.pk.does_not_exist())) else "kept"
+
+
+def get_fanout(seller_id: str, plan_id: str, key: str) -> OccurrenceItem | None:
+    return get_or_none(OccurrenceItem, fanout_pk(seller_id, plan_id), key)
+
+
+def create_many(seller_id: str, plan_id: str, kind: str, wanted: list[tuple[str, str]],
+                due_ms: int, data: dict, now_ms: int) -> list[OccurrenceItem]:
+    """Occurrences (key, customer) of one fan-out chunk, each created once; returns them all
+    as stored now (those that existed, from a strongly consistent read)."""
+    items = [new_item(seller_id, plan_id, key, cid, kind, due_ms, data, now_ms)
+             for key, cid in wanted]
+    made = create_all(items)
+    out = [i for i, m in zip(items, made, strict=True) if m]
+    existing = [i.key for i, m in zip(items, made, strict=True) if not m]
+    pk = plan_pk(seller_id, plan_id)
+    for start in range(0, len(existing), BATCH_GET):
+        out.extend(OccurrenceItem.batch_get([(pk, k) for k in existing[start:start + BATCH_GET]],
+                                            consistent_read=True))
+    return out
 
 
 def due(shard: int, now_ms: int, limit: int) -> list[OccurrenceItem]:
@@ -134,16 +175,52 @@ def defer(item: OccurrenceItem, until_ms: int) -> bool:
 
 def finish(item: OccurrenceItem, status: str, reason: str | None, outcome: dict | None,
            sent_at: int | None, now_ms: int) -> bool:
-    """Record the outcome and leave the due index; only the first finish of an occurrence
-    lands (it is conditioned on the occurrence still being pending at the time read)."""
-    actions = [OccurrenceItem.status.set(status), OccurrenceItem.finished_at.set(now_ms),
-               OccurrenceItem.due_shard.remove()]
-    actions.append(OccurrenceItem.reason.set(reason) if reason else OccurrenceItem.reason.remove())
-    if outcome is not None:
-        actions.append(OccurrenceItem.outcome.set(outcome))
-    if sent_at is not None:
-        actions.append(OccurrenceItem.sent_at.set(sent_at))
-    return landed(lambda: item.update(actions=actions, condition=_still_due(item)))
+    return finish_all([(item, status, reason, outcome, sent_at)], now_ms)[0]
+
+
+def finish_all(done: list[tuple[OccurrenceItem, str, str | None, dict | None, int | None]],
+               now_ms: int, claimed: bool = False) -> list[bool]:
+    """Record each outcome (item, status, reason, outcome, sent_at) and take the item out of
+    the due index; only the first finish of an occurrence lands (each is conditioned on it
+    still being pending at the due time read).
+
+    ``claimed``: messages the caller sent (or failed to) under its live claim on the delivery
+    row. No other sweep can send them meanwhile, so their finish needs no condition and goes
+    25 per BatchWriteItem: the item as read, with the outcome. (A sweep that skipped one of
+    them meanwhile, say on the cap its own log entry tipped, is overwritten by the truth:
+    it went out.)"""
+    if claimed:
+        items = []
+        for item, status, reason, outcome, sent_at in done:
+            item.status, item.finished_at, item.reason = status, now_ms, reason
+            item.outcome, item.sent_at, item.due_shard = outcome, sent_at, None
+            items.append(item)
+        if items:
+            batch_put(OccurrenceItem, items)
+        return [True] * len(items)
+    requests = []
+    for item, status, reason, outcome, sent_at in done:
+        sets = ["#s = :s", "finished_at = :f"]
+        values: dict[str, Any] = {":s": {"S": status}, ":f": {"N": str(now_ms)},
+                                  ":p": {"S": "pending"}, ":d": {"N": str(item.due_at)}}
+        removes = ["due_shard"]
+        if reason:
+            sets.append("reason = :r")
+            values[":r"] = {"S": reason}
+        else:
+            removes.append("reason")
+        if outcome is not None:
+            sets.append("outcome = :o")
+            values[":o"] = {"S": json.dumps(outcome)}
+        if sent_at is not None:
+            sets.append("sent_at = :t")
+            values[":t"] = {"N": str(sent_at)}
+        requests.append({"Update": {
+            "TableName": _table(), "Key": {"pk": {"S": item.pk}, "key": {"S": item.key}},
+            "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+            "ConditionExpression": "#s = :p AND due_at = :d",
+            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": values}})
+    return transact.write_each(requests)
 
 
 def page(seller_id: str, plan_id: str, statuses: list[str], limit: int, after: str | None
@@ -219,33 +296,31 @@ def measured(seller_id: str, plan_id: str) -> list[tuple[str, int, str]]:
 
 # ----- cooldown: the plan's delivery row per customer ------------------------------------------
 
-def take(seller_id: str, plan_id: str, customer_id: str, key: str, chunk: int,
-         sent_at: int, lease_until: int, cutoff_ms: int, now_ms: int) -> bool:
-    """Claim the customer's message of the plan for occurrence ``key`` until ``lease_until``:
-    the plan's delivery row (plan, customer) names the occurrence being (or last) messaged,
-    when, and the claim's lease. One conditional write lands when there is no row, when it
-    names this occurrence and its lease ran out (a sweep died: retry), or when it names
-    another occurrence sent before ``cutoff`` (the cooldown has passed). So two sweeps never
-    send one occurrence at once, and a customer gets one message per cooldown. The same row
-    is what engagement and attribution read (its ``chunk`` is the occurrence's part)."""
-    ddb = client("dynamodb")
-    try:
-        ddb.update_item(
-            TableName=DeliveryRow.Meta.table_name,
-            Key={"pk": {"S": plan_pk(seller_id, plan_id)}, "customer_id": {"S": customer_id}},
-            UpdateExpression="SET occurrence = :k, sent_at = :t, chunk = :c, channel = :ch, "
-                             "#s = :st, lease_until = :l REMOVE reason",
-            ConditionExpression="attribute_not_exists(pk) "
-                                "OR (occurrence = :k AND lease_until < :now) "
-                                "OR (occurrence <> :k AND sent_at <= :cut)",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":k": {"S": key}, ":t": {"N": str(sent_at)}, ":c": {"N": str(chunk)},
-                ":ch": {"S": "chat"}, ":st": {"S": "delivered"}, ":l": {"N": str(lease_until)},
-                ":now": {"N": str(now_ms)}, ":cut": {"N": str(cutoff_ms)}})
-        return True
-    except ddb.exceptions.ConditionalCheckFailedException:
-        return False
+def take_all(seller_id: str, plan_id: str, claims: list[tuple[str, str, int, int]],
+             lease_until: int, cutoff_ms: int, now_ms: int) -> list[bool]:
+    """Claim each customer's message of the plan, ``claims`` (customer, occurrence key,
+    chunk, sent_at), until ``lease_until``: the plan's delivery row (plan, customer) names the
+    occurrence being (or last) messaged, when, and the claim's lease. Each conditional write
+    lands when there is no row, when it names this occurrence and its lease ran out (a sweep
+    died: retry), or when it names another occurrence sent before ``cutoff`` (the cooldown
+    has passed). So two sweeps never send one occurrence at once, and a customer gets one
+    message per cooldown. The same row is what engagement and attribution read (its ``chunk``
+    is the occurrence's part)."""
+    pk = plan_pk(seller_id, plan_id)
+    return transact.write_each([{"Update": {
+        "TableName": DeliveryRow.Meta.table_name,
+        "Key": {"pk": {"S": pk}, "customer_id": {"S": customer_id}},
+        "UpdateExpression": "SET occurrence = :k, sent_at = :t, chunk = :c, channel = :ch, "
+                            "#s = :st, lease_until = :l REMOVE reason",
+        "ConditionExpression": "attribute_not_exists(pk) "
+                               "OR (occurrence = :k AND lease_until < :now) "
+                               "OR (occurrence <> :k AND sent_at <= :cut)",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {
+            ":k": {"S": key}, ":t": {"N": str(sent_at)}, ":c": {"N": str(chunk)},
+            ":ch": {"S": "chat"}, ":st": {"S": "delivered"}, ":l": {"N": str(lease_until)},
+            ":now": {"N": str(now_ms)}, ":cut": {"N": str(cutoff_ms)}}}}
+        for customer_id, key, chunk, sent_at in claims])
 
 
 def mark_row_failed(seller_id: str, plan_id: str, customer_id: str, key: str, reason: str) -> None:
@@ -300,42 +375,6 @@ def unregister(seller_id: str, plan_id: str) -> None:
 def registered(seller_id: str) -> list[OccurrenceItem]:
     """The seller's automated plans that were started and not cancelled or ended."""
     return list(OccurrenceItem.query(registry_pk(seller_id), consistent_read=True))
-
-
-# ----- product interest (the price-drop fan-out) -------------------------------------------------
-
-def _interest_pk(seller_id: str, product_id: str) -> str:
-    return f"{seller_id}#{product_id}"
-
-
-def note_interest(seller_id: str, rows: list[tuple[str, str, str, int]], now_ms: int) -> None:
-    """(product, customer, "interest" | "paid", ms): keep the latest time of each (a max, so
-    any order and any repeat give the same rows)."""
-    ddb = client("dynamodb")
-    table = InterestItem.Meta.table_name
-    expires = int((datetime.fromtimestamp(now_ms / 1000, UTC)
-                   + timedelta(days=INTEREST_DAYS)).timestamp())
-    latest: dict[tuple[str, str, str], int] = {}
-    for product_id, customer_id, what, ms in rows:
-        k = (product_id, customer_id, what)
-        latest[k] = max(ms, latest.get(k, 0))
-    for (product_id, customer_id, what), ms in latest.items():
-        name = "interest_at" if what == "interest" else "paid_at"
-        try:
-            ddb.update_item(
-                TableName=table,
-                Key={"pk": {"S": _interest_pk(seller_id, product_id)},
-                     "customer_id": {"S": customer_id}},
-                UpdateExpression=f"SET {name} = :t, expires = :e",
-                ConditionExpression=f"attribute_not_exists({name}) OR {name} < :t",
-                ExpressionAttributeValues={":t": {"N": str(ms)}, ":e": {"N": str(expires)}})
-        except ddb.exceptions.ConditionalCheckFailedException:
-            pass
-
-
-def interested(seller_id: str, product_id: str) -> Iterator[InterestItem]:
-    """Every customer with a kept favourite/cart/paid time for the product (one partition)."""
-    yield from InterestItem.query(_interest_pk(seller_id, product_id), consistent_read=True)
 
 
 # ----- smart vouchers given out -----------------------------------------------------------------

@@ -11,7 +11,8 @@ from chalicelib.store.exports import ExportItem
 from chalicelib.store.exports import create_bucket as create_export_bucket
 from chalicelib.store.imports import ImportItem, RateSlot
 from chalicelib.store.inbox import InboxItem
-from chalicelib.store.occurrences import InterestItem, OccurrenceItem
+from chalicelib.store.interest import InterestItem
+from chalicelib.store.occurrences import OccurrenceItem
 from chalicelib.store.orders import NoticeOrderItem, OrderItem
 from chalicelib.store.overview import OverviewItem
 from chalicelib.store.pacing import PaceItem
