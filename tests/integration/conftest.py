@@ -17,6 +17,7 @@ from moto import mock_aws
 def aws():
     with mock_aws():
         from chalicelib.local.moto_fixes import (
+            atomic_item_writes,
             bounded_streams,
             light_transactions,
             partition_index_queries,
@@ -27,6 +28,10 @@ def aws():
         bounded_streams()
         partition_index_queries()
         light_transactions()
+        # The code's own conditional writes run on threads (store/transact.write_each): the
+        # in-process backend needs DynamoDB's per-item atomicity for the session, as the
+        # local stack installs it.
+        atomic_item_writes()
         tables.create_all()
         queues.create_all(local_visibility=1)
         create_group()
