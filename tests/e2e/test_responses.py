@@ -215,7 +215,38 @@ def _writes_in_a_new_shop(walk: Walk) -> None:
          expect=204)
     walk("DELETE", "/v1/tags/{tag_id}", path={"tag_id": tag["tag_id"]}, expect=204)
     walk("GET", "/v1/tags/audit", expect=200)
+    _ab_test_and_export(walk, now)
     _billing_and_notices(walk)
+
+
+def _ab_test_and_export(walk: Walk, now: datetime) -> None:
+    """An A/B plan decided by hand, and an audience export, in the same shop (w1 follows)."""
+    for cid in ("w2", "w3"):
+        walk("PUT", "/v1/customers/{customer_id}", path={"customer_id": cid},
+             body={"name": cid, "phone": f"08123456{cid[1]}0", "language": "en"}, expect=201)
+    walk("POST", "/v1/events", body={"events": [
+        {"event_id": f"w-f-{cid}", "type": "followed", "customer_id": cid,
+         "occurred_at": _iso(now - timedelta(days=1))} for cid in ("w2", "w3")]}, expect=202)
+    export = walk("POST", "/v1/segments/{segment_id}/exports",
+                  path={"segment_id": "new_followers"}, body={"format": "hashed_phone"},
+                  expect=201)
+    deadline = time.time() + 60
+    while walk("GET", "/v1/exports/{export_id}", path={"export_id": export["export_id"]},
+               expect=200)["status"] != "ready":
+        assert time.time() < deadline, "the export never became ready"
+        time.sleep(0.3)
+    ab = walk("POST", "/v1/plans", body={
+        "name": "Walk A/B", "audience": {"segment_ids": ["new_followers"]},
+        "variants": [{"variant_id": "a", "content": {"text": {"en": "A {name}"}}},
+                     {"variant_id": "b", "content": {"text": {"en": "B {name}"}}}],
+        "product_ids": ["rice"],
+        "ab_test": {"sample_percent": 50, "metric": "click", "wait_minutes": 4320},
+        "action": "send"}, expect=201)
+    deadline = time.time() + 60           # 409 until the sample has gone out
+    while walk("POST", "/v1/plans/{plan_id}/winner", path={"plan_id": ab["plan_id"]},
+               body={"variant_id": "b"}).get("ab_test", {}).get("status") != "decided":
+        assert time.time() < deadline, "the A/B plan's sample never went out"
+        time.sleep(0.3)
 
 
 def _billing_and_notices(walk: Walk) -> None:

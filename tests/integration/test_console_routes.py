@@ -76,7 +76,7 @@ def test_the_local_stage_hands_out_an_owner_token_for_the_demo_shop(client, monk
 # (the ARNs are placeholders: this route reads nothing of AWS).
 DEPLOYED = {"CRM_CHAT_CHANNEL": "http", "CRM_MESSAGING_ENDPOINT": "https://chat.example.test/send",
             "CRM_DISPATCH_QUEUE_ARN": "set-by-the-template", "CRM_SCHEDULER_ROLE_ARN": "set-by-the-template",
-            "CRM_SNAPSHOT_BUCKET": "set-by-the-template"}
+            "CRM_SNAPSHOT_BUCKET": "set-by-the-template", "CRM_EXPORT_BUCKET": "set-by-the-template"}
 
 
 @pytest.mark.parametrize("stage", ["test", "bench", "dev", "staging", "prod"])
