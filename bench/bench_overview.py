@@ -41,18 +41,6 @@ def main() -> None:
     from bench.bench_segments import _patient_pynamodb
 
     _patient_pynamodb()
-    from chalicelib.local.moto_fixes import (
-        atomic_item_writes,
-        light_transactions,
-        partition_index_queries,
-    )
-
-    # As the local stack runs moto: item writes (transactions too) under one lock, without
-    # a copy of the table per transaction action, and an LSI Query reading its own item
-    # collection, not the whole table.
-    atomic_item_writes()
-    light_transactions()
-    partition_index_queries()
     counter = RequestCounter()
     counter.attach_everywhere()
     start()

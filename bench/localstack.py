@@ -21,6 +21,12 @@ def start() -> str:
     from chalicelib.local.stack import free_port
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # moto as the local stack runs it (chalicelib/local/moto_fixes.py): item writes under one
+    # lock, transactions without a copy of the backend per action, LSI Queries over their
+    # own item collection, bounded streams.
+    from chalicelib.local.moto_fixes import install_all
+
+    install_all()
     port = free_port()
     ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False).start()
     url = f"http://127.0.0.1:{port}"

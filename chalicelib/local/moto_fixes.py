@@ -200,3 +200,13 @@ def light_transactions(patch: Callable[[Any, str, Any], None] | None = None) -> 
     transact_write_items._crm_light = True  # type: ignore[attr-defined]
     if not getattr(DynamoDBBackend.transact_write_items, "_crm_light", False):
         set_attr(DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+def install_all() -> None:
+    """Every fix above, as the local stack runs moto (chalicelib/local/stack.py); the
+    benchmarks and the integration tests install the same set, so what they measure and
+    prove is the local stack's moto."""
+    atomic_item_writes()
+    bounded_streams()
+    partition_index_queries()
+    light_transactions()

@@ -65,17 +65,9 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1",
     logging.getLogger("werkzeug").setLevel(logging.ERROR)   # moto's per-request lines
     warnings.filterwarnings("ignore", message=".*HMAC key.*")  # the short local dev secret
 
-    from chalicelib.local.moto_fixes import (
-        atomic_item_writes,
-        bounded_streams,
-        light_transactions,
-        partition_index_queries,
-    )
+    from chalicelib.local.moto_fixes import install_all
 
-    atomic_item_writes()
-    bounded_streams()
-    partition_index_queries()
-    light_transactions()
+    install_all()
     moto_port = moto_port or free_port()
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()

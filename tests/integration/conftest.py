@@ -16,22 +16,14 @@ from moto import mock_aws
 @pytest.fixture(scope="session")
 def aws():
     with mock_aws():
-        from chalicelib.local.moto_fixes import (
-            atomic_item_writes,
-            bounded_streams,
-            light_transactions,
-            partition_index_queries,
-        )
+        from chalicelib.local.moto_fixes import install_all
         from chalicelib.local.scheduler import create_group
         from chalicelib.store import queues, tables
 
-        bounded_streams()
-        partition_index_queries()
-        light_transactions()
-        # The code's own conditional writes run on threads (store/transact.write_each): the
-        # in-process backend needs DynamoDB's per-item atomicity for the session, as the
-        # local stack installs it.
-        atomic_item_writes()
+        # As the local stack runs moto; atomic item writes among them: the code's own
+        # conditional writes run on threads (store/transact.write_each), so the in-process
+        # backend needs DynamoDB's per-item atomicity for the session.
+        install_all()
         tables.create_all()
         queues.create_all(local_visibility=1)
         create_group()
