@@ -92,45 +92,79 @@ _RANGE_TESTS: dict[str, Callable[[Any, list], bool]] = {
 }
 
 
-def partition_index_queries(patch: Callable[[Any, str, Any], None] | None = None) -> None:
-    """moto answers a Query of a secondary index by sorting every item of the table (moto
-    5.2 ``Table.query`` over ``all_items()``), so its cost grows with every seller's
-    customers. A local secondary index shares the table's hash key: only that key's items
-    can match, as on AWS, where an LSI Query reads one item collection. Read only those."""
+def partition_queries(patch: Callable[[Any, str, Any], None] | None = None) -> None:
+    """moto 5.2's ``Table.query`` starts from ``all_items()``: every item of the table,
+    sorted, for every Query, so its cost grows with every seller's items. On AWS a Query reads
+    one item collection. Hand moto only the items that can match, unsorted (it sorts what it
+    keeps), and apply the range condition first as a cheap filter (moto checks it again):
+    - a Query of the table, or of a local secondary index (which shares the table's hash
+      key): the hash key's own items;
+    - a Query of a global secondary index: the items whose index hash attribute has the
+      value asked for and that carry the index's range attribute (a sparse index holds
+      nothing else). This still walks the table once, but without building and sorting a
+      list of all of it."""
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
 
     set_attr = patch or setattr
     only = threading.local()
     query, all_items = Table.query, Table.all_items
 
-    def local_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+    def narrow_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-        index = next((i for i in (self.indexes or []) if i.name == index_name), None) \
-            if index_name is not None and hash_key is not None else None
-        if index is None:
-            return query(self, hash_key, *args, **kwargs)
-        # The range condition, applied first as a cheap filter (moto checks it again).
         comparison, values = (args[0], args[1]) if len(args) > 1 else (None, [])
-        name = next((k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"), None)
         keep = _RANGE_TESTS.get((comparison or "").upper())
-        only.key = (self, hash_key, name if keep else None, keep, values)
+        if index_name is None:
+            if hash_key is None or kwargs.get("hash_key_conditions") or \
+                    kwargs.get("range_key_conditions"):
+                return query(self, hash_key, *args, **kwargs)
+            only.key = ("table", self, hash_key, None, None, [])
+        else:
+            index = next((i for i in self.all_indexes() if i.name == index_name), None)
+            if index is None:
+                return query(self, hash_key, *args, **kwargs)
+            hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+            ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+            if len(hashes) != 1 or len(ranges) > 1 or hash_key is None or \
+                    len(kwargs.get("hash_key_conditions") or []) > 1 or \
+                    len(kwargs.get("range_key_conditions") or []) > 1:
+                return query(self, hash_key, *args, **kwargs)   # multi-attribute keys
+            name = ranges[0] if ranges else None
+            local = index in (self.indexes or [])
+            only.key = ("local" if local else "global", self, hash_key, hashes[0],
+                        name, (keep, values) if keep and name else None)
         try:
             return query(self, hash_key, *args, **kwargs)
         finally:
             only.key = None
 
-    def partition_items(self: Any) -> Any:
+    def candidates(self: Any) -> Any:
         key = getattr(only, "key", None)
-        if key is None or key[0] is not self or not self.range_key_attr:
+        if key is None or key[1] is not self:
             return all_items(self)
-        _, hash_key, name, keep, values = key
-        items = self.items.get(hash_key, {}).values()
-        if name is not None:
-            items = [i for i in items if (v := i.attrs.get(name)) is not None and keep(v, values)]
-        return sorted(items, key=lambda x: (x.hash_key, x.range_key))
+        kind, _, hash_key, hash_name, range_name, test = key
+        if kind in ("table", "local"):
+            found = self.items.get(hash_key)
+            if found is None:
+                return []
+            items = list(found.values()) if self.range_key_attr else [found]
+        else:
+            items = [i for i in _every_item(self) if (h := i.attrs.get(hash_name)) is not None
+                     and h == hash_key and (range_name is None or range_name in i.attrs)]
+        if test is not None:
+            keep, values = test
+            items = [i for i in items
+                     if (v := i.attrs.get(range_name)) is not None and keep(v, values)]
+        return [i for i in items if isinstance(i, Item)]
 
-    set_attr(Table, "query", local_query)
-    set_attr(Table, "all_items", partition_items)
+    set_attr(Table, "query", narrow_query)
+    set_attr(Table, "all_items", candidates)
+
+
+def _every_item(table: Any) -> list[Any]:
+    if not table.range_key_attr:
+        return list(table.items.values())
+    return [item for hash_set in list(table.items.values()) for item in list(hash_set.values())]
 
 
 def light_transactions(patch: Callable[[Any, str, Any], None] | None = None) -> None:
@@ -208,5 +242,5 @@ def install_all() -> None:
     prove is the local stack's moto."""
     atomic_item_writes()
     bounded_streams()
-    partition_index_queries()
+    partition_queries()
     light_transactions()
