@@ -14,7 +14,8 @@ ones is overlap: the round trips of one call run on a bounded pool of threads.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from threading import Event, Lock
 from typing import Any
 
 from chalicelib.settings import settings
@@ -28,8 +29,10 @@ def write_each(requests: list[dict[str, Any]], workers: int | None = None) -> li
     after another (so two writes to one key decide as they would serially). Each write is
     still atomic and conditional on its own, so overlap and crash safety are those of the
     serial loop: a write that raises (a crash) ends the call with that error once the writes
-    already in flight have finished, exactly as a serial loop dying part way leaves some
-    landed and some not. The boto3 client is thread-safe (its connection pool holds 32)."""
+    already in flight have finished, and no other write starts after it (queued items are
+    cancelled, a running item's next write is skipped), exactly as a serial loop dying part
+    way leaves some landed and some not. The boto3 client is thread-safe (its connection pool
+    holds 32)."""
     if not requests:
         return []
     ddb = client("dynamodb")
@@ -38,19 +41,36 @@ def write_each(requests: list[dict[str, Any]], workers: int | None = None) -> li
     for i, request in enumerate(requests):
         chains.setdefault(_item_of(request), []).append(i)
 
-    def run(indexes: list[int]) -> None:
-        for i in indexes:
-            out[i] = _write_one(ddb, requests[i])
-
     size = min(workers or settings().timer_sweep_workers, len(chains))
     if size <= 1:
         for indexes in chains.values():
-            run(indexes)
-    else:
-        with ThreadPoolExecutor(max_workers=size, thread_name_prefix="write-each") as pool:
-            futures = [pool.submit(run, indexes) for indexes in chains.values()]
-        for future in futures:
-            future.result()      # the first error, after every write in flight finished
+            for i in indexes:
+                out[i] = _write_one(ddb, requests[i])
+        return [bool(x) for x in out]
+
+    stop, lock = Event(), Lock()
+    failed: list[BaseException] = []
+
+    def run(indexes: list[int]) -> None:
+        for i in indexes:
+            if stop.is_set():
+                return
+            try:
+                out[i] = _write_one(ddb, requests[i])
+            except BaseException as error:
+                with lock:
+                    failed.append(error)
+                    stop.set()
+                raise
+
+    with ThreadPoolExecutor(max_workers=size, thread_name_prefix="write-each") as pool:
+        futures = [pool.submit(run, indexes) for indexes in chains.values()]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        if stop.is_set():
+            for future in futures:
+                future.cancel()      # not started yet; the running ones finish their write
+    if failed:
+        raise failed[0]              # the first error, after every write in flight finished
     return [bool(x) for x in out]
 
 

@@ -3,7 +3,10 @@ run to quiet, and the due sweep run at a chosen moment."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from tests.integration.delivery_support import add_product, iso, run_pipeline
 
@@ -69,3 +72,23 @@ def deliveries(api, plan_id: str, status: str | None = None) -> list[dict]:
 
 __all__ = ["add_product", "customer", "deliveries", "ev", "events", "inbox", "iso", "now",
            "performance", "plan", "sweep"]
+
+
+class Crash(Exception):
+    """A crash injected at a chosen point (a store, channel or queue call)."""
+
+
+@pytest.fixture
+def channel_log(monkeypatch) -> Counter[str]:
+    """Every key the chat channel is asked to send, counted at the call."""
+    from chalicelib.delivery import channels
+
+    sends: Counter[str] = Counter()
+    original = channels.LocalChat.send
+
+    def send(self, messages):
+        sends.update(m.key for m in messages if not m.test)
+        return original(self, messages)
+
+    monkeypatch.setattr(channels.LocalChat, "send", send)
+    return sends

@@ -11,7 +11,9 @@ from datetime import timedelta
 
 import pytest
 
+from tests.integration import automated_support
 from tests.integration.automated_support import (
+    Crash,
     customer,
     deliveries,
     ev,
@@ -24,26 +26,8 @@ from tests.integration.automated_support import (
 from tests.integration.delivery_support import run_pipeline
 
 MIN = timedelta(minutes=1)
-
-
-class Crash(Exception):
-    pass
-
-
-@pytest.fixture
-def channel_log(monkeypatch):
-    """Every key the chat channel is asked to send, counted at the call."""
-    from chalicelib.delivery import channels
-
-    sends: Counter[str] = Counter()
-    original = channels.LocalChat.send
-
-    def send(self, messages):
-        sends.update(m.key for m in messages if not m.test)
-        return original(self, messages)
-
-    monkeypatch.setattr(channels.LocalChat, "send", send)
-    return sends
+# The fixture, bound here so pytest finds it (an import would read as unused to ruff).
+channel_log = automated_support.channel_log
 
 
 def orders(api, count: int, prefix: str = "c") -> list[str]:

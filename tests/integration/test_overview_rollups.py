@@ -70,6 +70,35 @@ def test_a_fold_that_crashed_half_way_is_finished_by_its_retry_counting_each_onc
     assert _funnel(seller, NOW_MS - DAY)["reached"] == 300
 
 
+def test_a_batch_whose_last_attempt_finds_every_fact_counted_is_done_not_failed(seller,
+                                                                                monkeypatch):
+    """Conflicts up to the last attempt, which then finds every fact counted already (a
+    concurrent fold of the same facts won): nothing is left to write, so the fold returns
+    (counting nothing twice) rather than failing as if the conflicts had never ended."""
+    from types import SimpleNamespace
+
+    messages = _messages(3, NOW_MS)
+    rollups.fold_messages(seller, "pl1", messages, NOW_MS)       # the concurrent fold
+    ddb = client("dynamodb")
+    real, conflicts = ddb.transact_write_items, {"left": store.ATTEMPTS - 1}
+
+    def conflicted(**kwargs):
+        if conflicts["left"]:
+            conflicts["left"] -= 1
+            reasons = [{"Code": "TransactionConflict"}] * len(kwargs["TransactItems"])
+            raise ddb.exceptions.TransactionCanceledException(
+                {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                 "CancellationReasons": reasons}, "TransactWriteItems")
+        return real(**kwargs)
+
+    monkeypatch.setattr(ddb, "transact_write_items", conflicted)
+    monkeypatch.setattr(store, "time", SimpleNamespace(sleep=lambda seconds: None))
+    assert rollups.fold_messages(seller, "pl1", messages, NOW_MS) == 0
+    assert conflicts["left"] == 0
+    assert _days(seller)[TODAY]["reached"] == 3
+    assert _plans(seller)["pl1"]["delivered"] == 3
+
+
 def test_a_customer_reached_by_two_plans_in_a_day_is_one_customer_that_day(seller):
     rollups.fold_messages(seller, "pl1", _messages(3, NOW_MS), NOW_MS)
     rollups.fold_messages(seller, "pl2", _messages(5, NOW_MS), NOW_MS)
