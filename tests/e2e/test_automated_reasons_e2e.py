@@ -4,8 +4,9 @@ reminders, the delivery worker) sends, and the deliveries, counters and inbox ar
 over HTTP as the front end would.
 
 Table-driven: each case gets a seller of its own, sets itself up (due times already passed,
-or delay 0 / a LIVE inside the lead time, so messages are due at once) and says what the
-deliveries, performance counters and inbox must show. The cases run side by side and are
+or delay 0 / a LIVE inside the lead time, so messages are due at once; a LIVE with no lead
+time starts seconds later, when its reminders fall due) and says what the deliveries,
+performance counters and inbox must show. The cases run side by side and are
 polled together against one deadline (a due message goes out within 60 s of its due time;
 the deadline leaves room for the queues and a loaded machine)."""
 
@@ -203,6 +204,23 @@ def exited_refunded(h: Http) -> Expect:
     return skipped("exited", pid, "c", "order#o1")
 
 
+def exited_live_started(h: Http) -> Expect:
+    customers(h, "f1", "f2", "stranger")
+    post(h, ev("followed", "f1", "fo1", timedelta(days=1)),
+         ev("followed", "f2", "fo2", timedelta(days=1)))
+    pid = plan(h, {"type": "live_reminder", "lead_minutes": 0},
+               audience={"segment_ids": ["new_followers"]})
+    # Due at the start itself: the events poller makes the fan-out well before it (a LIVE
+    # already started when handled makes none), and by the time the sweep and the delivery
+    # worker reach the members the LIVE has started, so every message exits.
+    starts = datetime.now(UTC) + timedelta(seconds=20)
+    post(h, ev("live_started", None, "L1", live_id="live-1", starts_at=iso(starts)))
+    return Expect(pid, [("f1", "skipped", "exited", "live#live-1#f1"),
+                        ("f2", "skipped", "exited", "live#live-1#f2")],
+                  {"triggered": 2, "recipients": 2, "delivered": 0, "skipped.exited": 2},
+                  {"f1": 0, "f2": 0, "stranger": 0})
+
+
 def paused(h: Http) -> Expect:
     customers(h, "c")
     pid = plan(h, {"type": "thank_you", "delay_minutes": 1})
@@ -278,8 +296,8 @@ def holdout(h: Http) -> Expect:
 
 CASES = {f.__name__: f for f in (
     abandoned_cart, incomplete_payment, price_drop, live_reminder, thank_you,
-    exited_cart_paid, exited_payment_completed, exited_refunded, paused, outside_window,
-    not_in_audience, cooldown, frequency_cap, blocked, unsubscribed, holdout)}
+    exited_cart_paid, exited_payment_completed, exited_refunded, exited_live_started, paused,
+    outside_window, not_in_audience, cooldown, frequency_cap, blocked, unsubscribed, holdout)}
 
 
 @pytest.fixture(scope="module")

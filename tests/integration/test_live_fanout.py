@@ -82,6 +82,34 @@ def test_a_live_reminder_is_one_fan_out_sent_in_chunks_by_the_delivery_worker(
     assert performance(api, pid)["read"] == 1
 
 
+def test_members_reached_after_the_live_started_are_skipped_exited(
+        api, app, small_chunks, channel_log):
+    """API.md: a reminder goes out only if ``starts_at`` has not passed when it is due. A
+    delivery worker that reaches the fan-out's chunks after the start (a backed-up queue;
+    with ``lead_minutes: 0``, always) sends none: each member is skipped ``exited`` (the
+    blocked one stays ``blocked``, first in the order), and each is counted."""
+    from chalicelib.delivery import timers, worker
+    from chalicelib.store import deliveries as delivery_store
+
+    pid, ids = live_plan(api)
+    started(api)                                           # starts in 5 minutes
+    run_pipeline(app)
+    assert timers.sweep(now()).get("fanned_out") == len(ids)
+    late = now() + 6 * MIN
+    for chunk in delivery_store.ChunkItem.query(delivery_store.plan_pk(api.seller_id, pid)):
+        assert worker.deliver_chunk(api.seller_id, pid, int(chunk.chunk), late) == "delivered"
+    run_pipeline(app)                                      # the chunk messages: already done
+    rows = {d["customer_id"]: (d["status"], d.get("reason"), d["occurrence"])
+            for d in deliveries(api, pid)}
+    assert rows == {c: ("skipped", "blocked" if c == ids[1] else "exited", f"live#live-1#{c}")
+                    for c in ids}
+    assert not [k for k in channel_log if k.startswith(pid)]
+    assert all(inbox(api, c, pid) == [] for c in ids)
+    perf = performance(api, pid)
+    assert (perf["triggered"], perf["recipients"], perf["delivered"], perf["skipped"]["exited"],
+            perf["skipped"]["blocked"]) == (len(ids), len(ids), 0, len(ids) - 1, 1)
+
+
 def test_a_redelivered_live_started_and_duplicate_chunk_messages_send_once_each(
         api, app, small_chunks, channel_log):
     from chalicelib.delivery import timers
