@@ -99,6 +99,9 @@ class _Plan:
         self.cooldown_ms = int(extra.get("cooldown_hours", rules.DEFAULT_COOLDOWN_HOURS)) \
             * rules.HOUR_MS
         self.holdout = int(extra.get("holdout_percent") or 0)
+        trigger = plan.trigger or {}
+        self.at_start = trigger.get("type") == "live_reminder" and \
+            int(trigger.get("lead_minutes", 10)) == 0
         self.shop = shop_settings_store.in_force(plan.seller_id)
         self.texts = resolve_content(plan.content or {}) if plan.content else {}
         self._audience: Callable[[Any], bool] | None = None
@@ -276,7 +279,8 @@ def _reason(ctx: _Plan, item: occurrences.OccurrenceItem, person: customers.Cust
     checks = [
         ("blocked", lambda: aggregates.is_blocked(agg)),
         ("unsubscribed", lambda: aggregates.is_unsubscribed(agg)),
-        ("exited", lambda: rules.exited(item.kind, item.data or {}, agg, now_ms)),
+        ("exited", lambda: rules.exited(item.kind, item.data or {}, agg, now_ms,
+                                        at_start=ctx.at_start)),
         ("paused", lambda: status == "paused"),
         ("outside_window", lambda: status == "ended" or not rules.in_window(ctx.window, now_ms)),
         ("not_in_audience", lambda: not ctx.in_audience(person)),

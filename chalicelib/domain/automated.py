@@ -235,8 +235,16 @@ def live_due(trigger: dict, starts_ms: int, occurred_ms: int) -> int:
 
 # ----- when due: does it still qualify, and the reason it is skipped --------------------------
 
-def exited(kind: str, data: dict, agg: dict, now_ms: int) -> bool:
-    """The message no longer qualifies (API.md's "sent only if, when due", negated)."""
+# A LIVE reminder due at the start itself (``lead_minutes`` 0: "we are LIVE now") still
+# qualifies this long after the start: the timer's lateness bound (docs/automated-plans.md).
+AT_START_GRACE_MS = 60 * 1000
+
+
+def exited(kind: str, data: dict, agg: dict, now_ms: int, at_start: bool = False) -> bool:
+    """The message no longer qualifies (API.md's "sent only if, when due", negated).
+    ``at_start``: a LIVE reminder with no lead time, due when the LIVE starts; "``starts_at``
+    has not passed" is read at its due time, so a sweep within ``AT_START_GRACE_MS`` of the
+    start still sends it (read at the sweep's own time it could never be sent)."""
     if kind == "abandoned_cart":
         paid_since = last_paid(agg) > data.get("cart_ms", 0)
         return paid_since or not cart_products(agg)
@@ -247,7 +255,7 @@ def exited(kind: str, data: dict, agg: dict, now_ms: int) -> bool:
         order = (agg.get("orders") or {}).get(order_key(data["order_id"]))
         return order is not None and order[REFUNDED] is not None
     if kind == "live_reminder":
-        return now_ms >= data["starts_ms"]
+        return now_ms >= data["starts_ms"] + (AT_START_GRACE_MS if at_start else 0)
     return False
 
 

@@ -5,7 +5,8 @@ over HTTP as the front end would.
 
 Table-driven: each case gets a seller of its own, sets itself up (due times already passed,
 or delay 0 / a LIVE inside the lead time, so messages are due at once; a LIVE with no lead
-time starts seconds later, when its reminders fall due) and says what the deliveries,
+time starts seconds later, when its reminders fall due and are sent, or are held past the
+start by quiet hours and exit) and says what the deliveries,
 performance counters and inbox must show. The cases run side by side and are
 polled together against one deadline (a due message goes out within 60 s of its due time;
 the deadline leaves room for the queues and a loaded machine)."""
@@ -22,7 +23,8 @@ import pytest
 
 from tests.e2e.conftest import Http
 
-DEADLINE_S = 120
+# The longest case waits out quiet hours that end 1.5-2.5 minutes after it starts.
+DEADLINE_S = 240
 MIN = timedelta(minutes=1)
 
 
@@ -204,16 +206,34 @@ def exited_refunded(h: Http) -> Expect:
     return skipped("exited", pid, "c", "order#o1")
 
 
+def live_reminder_at_start(h: Http) -> Expect:
+    customers(h, "f1", "stranger")
+    post(h, ev("followed", "f1", "fo1", timedelta(days=1)))
+    pid = plan(h, {"type": "live_reminder", "lead_minutes": 0},
+               audience={"segment_ids": ["new_followers"]})
+    # No lead time: due when the LIVE starts, and sent then ("we are LIVE now"), though the
+    # sweep reaches it a moment after the start.
+    starts = datetime.now(UTC) + timedelta(seconds=20)
+    post(h, ev("live_started", None, "L1", live_id="live-1", starts_at=iso(starts)))
+    return Expect(pid, [("f1", "delivered", None, "live#live-1#f1")],
+                  {"triggered": 1, "recipients": 1, "delivered": 1}, {"f1": 1, "stranger": 0},
+                  {"button": {"type": "live", "target": "live-1"}})
+
+
 def exited_live_started(h: Http) -> Expect:
     customers(h, "f1", "f2", "stranger")
     post(h, ev("followed", "f1", "fo1", timedelta(days=1)),
          ev("followed", "f2", "fo2", timedelta(days=1)))
+    # Quiet hours until a minute or two from now hold the reminders (due at the start, 20 s
+    # from now) past the start: when the quiet hours end the LIVE has been on for over a
+    # minute, so every message exits.
+    now = datetime.now(UTC)
+    until = (now + timedelta(seconds=150)).replace(second=0, microsecond=0)
+    ok(h.call("PUT", "/v1/settings", json={"quiet_hours": {
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"), "end": until.strftime("%H:%M")}}))
     pid = plan(h, {"type": "live_reminder", "lead_minutes": 0},
                audience={"segment_ids": ["new_followers"]})
-    # Due at the start itself: the events poller makes the fan-out well before it (a LIVE
-    # already started when handled makes none), and by the time the sweep and the delivery
-    # worker reach the members the LIVE has started, so every message exits.
-    starts = datetime.now(UTC) + timedelta(seconds=20)
+    starts = now + timedelta(seconds=20)
     post(h, ev("live_started", None, "L1", live_id="live-1", starts_at=iso(starts)))
     return Expect(pid, [("f1", "skipped", "exited", "live#live-1#f1"),
                         ("f2", "skipped", "exited", "live#live-1#f2")],
@@ -295,8 +315,8 @@ def holdout(h: Http) -> Expect:
 
 
 CASES = {f.__name__: f for f in (
-    abandoned_cart, incomplete_payment, price_drop, live_reminder, thank_you,
-    exited_cart_paid, exited_payment_completed, exited_refunded, exited_live_started, paused,
+    abandoned_cart, incomplete_payment, price_drop, live_reminder, live_reminder_at_start,
+    thank_you, exited_cart_paid, exited_payment_completed, exited_refunded, exited_live_started, paused,
     outside_window, not_in_audience, cooldown, frequency_cap, blocked, unsubscribed, holdout)}
 
 

@@ -120,6 +120,20 @@ def test_a_due_message_that_no_longer_qualifies_exits(kind, data, agg, now, gone
     assert rules.exited(kind, data, agg, now) is gone
 
 
+@pytest.mark.parametrize("starts, now, at_start, gone", [
+    (NOW + 1, NOW, False, False),              # before the start: sent
+    (NOW, NOW, False, True),                   # a reminder with a lead, at or after the start
+    (NOW, NOW, True, False),                   # lead 0: due at the start, sent at the start
+    (NOW - 59_999, NOW, True, False),          # ... by a sweep within the timer's bound
+    (NOW - 60_000, NOW, True, True),           # ... not a minute or more after it
+    (NOW - 3_600_000, NOW, True, True),        # deferred (quiet hours) well past the start
+])
+def test_a_live_reminder_qualifies_until_the_start_or_at_it_with_no_lead(starts, now, at_start,
+                                                                          gone):
+    assert rules.exited("live_reminder", {"starts_ms": starts}, cart_agg({}), now,
+                        at_start=at_start) is gone
+
+
 def test_thank_you_exits_when_the_order_was_refunded():
     agg = cart_agg({}, paid=[5])
     agg["orders"][order_key("o0")][aggregates.REFUNDED] = 6
