@@ -96,6 +96,7 @@ def _item_of(request: dict[str, Any]) -> str:
     return json.dumps([body["TableName"], key], sort_keys=True)
 
 
-# The key of the table written with Put here (occurrences); a table keyed otherwise only
-# chains more of its Puts one after another.
-_PUT_KEYS = ("pk", "key")
+# The key attributes of the tables written with Put here (occurrences: pk + key; delivery
+# rows: pk + customer_id); a table keyed otherwise only chains more of its Puts one after
+# another.
+_PUT_KEYS = ("pk", "key", "customer_id")
