@@ -11,8 +11,8 @@ Items (``pk`` / ``sk``):
   reached the customer (or that they read, clicked, ordered from). The local index
   ``by_time`` (pk, t) counts the customers of a window with one Query.
 - ``seller#m#...`` / key: a marker: this fact was counted.
-- ``seller#shop#n`` / order id: a paid and/or refunded order (``day``, ``amount``,
-  ``refunded``), so a refund takes the order off the day it was paid on.
+- ``seller#shop#n`` / order id: a paid and/or refunded order (``paid_day``,
+  ``paid_amount``, ``refunded``), so a refund takes the order off the day it was paid on.
 
 Every counter moves in one transaction with the conditional write that proves the fact new
 (a marker that does not exist yet, an order state it had), so a fact handled twice, or
@@ -59,7 +59,7 @@ class OverviewItem(BaseModel):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     t = NumberAttribute(null=True)
-    expires = TTLAttribute(null=True)    # markers, rollups, order states: KEEP_DAYS
+    expires = TTLAttribute(null=True)    # markers and order states: KEEP_DAYS (rollups stay)
     by_time = ByTime()
 
 
