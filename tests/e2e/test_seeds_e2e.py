@@ -74,7 +74,9 @@ def _delivered(http: Http, ids: list[str], plan_id: str) -> int:
 
 def test_a_paced_plan_sends_its_first_minute_then_waits(paced):
     http, ids, plan_id = paced["http"], paced["ids"], paced["plan"]["plan_id"]
-    assert http.wait_for(lambda: _delivered(http, ids, plan_id) >= RATE, timeout=30)
+    # The rate's window (60 s) starts at the first send, not at the plan's start, so a slow
+    # dispatch on a loaded machine only delays it: a deadline for the queues, not the rate.
+    assert http.wait_for(lambda: _delivered(http, ids, plan_id) >= RATE, timeout=120)
     # duplicate delivery: every generation the chunk may have had, delivered again at once
     from chalicelib.settings import settings
 
