@@ -99,9 +99,7 @@ class _Plan:
         self.cooldown_ms = int(extra.get("cooldown_hours", rules.DEFAULT_COOLDOWN_HOURS)) \
             * rules.HOUR_MS
         self.holdout = int(extra.get("holdout_percent") or 0)
-        trigger = plan.trigger or {}
-        self.at_start = trigger.get("type") == "live_reminder" and \
-            int(trigger.get("lead_minutes", 10)) == 0
+        self.at_start = rules.reminds_at_start(plan.trigger or {})
         self.shop = shop_settings_store.in_force(plan.seller_id)
         self.texts = resolve_content(plan.content or {}) if plan.content else {}
         self._audience: Callable[[Any], bool] | None = None

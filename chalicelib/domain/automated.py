@@ -25,6 +25,7 @@ FRESH_MS = 24 * HOUR_MS
 PRICE_DROP_LOOKBACK_MS = 30 * DAY_MS
 MAX_PRODUCTS = 4
 DEFAULT_COOLDOWN_HOURS = 24
+DEFAULT_LEAD_MINUTES = 10
 # When several apply, the first of these is the reason given (API.md).
 SKIP_ORDER = ("blocked", "unsubscribed", "exited", "paused", "outside_window",
               "not_in_audience", "cooldown", "frequency_cap", "holdout")
@@ -55,7 +56,7 @@ class PriceDrop(_Trigger):
 
 class LiveReminder(_Trigger):
     type: Literal["live_reminder"]
-    lead_minutes: int = Field(10, ge=0, le=1440)
+    lead_minutes: int = Field(DEFAULT_LEAD_MINUTES, ge=0, le=1440)
 
 
 class ThankYou(_Trigger):
@@ -230,7 +231,16 @@ def price_drop_interested(interest_ms: int | None, paid_ms: int | None, now_ms: 
 
 def live_due(trigger: dict, starts_ms: int, occurred_ms: int) -> int:
     """``lead_minutes`` before the LIVE starts, or at once when that is already past."""
-    return max(starts_ms - trigger.get("lead_minutes", 10) * MINUTE_MS, occurred_ms)
+    return max(starts_ms - lead_minutes(trigger) * MINUTE_MS, occurred_ms)
+
+
+def lead_minutes(trigger: dict) -> int:
+    return int(trigger.get("lead_minutes", DEFAULT_LEAD_MINUTES))
+
+
+def reminds_at_start(trigger: dict) -> bool:
+    """A LIVE reminder with no lead time: due when the LIVE starts (see ``exited``)."""
+    return trigger.get("type") == "live_reminder" and lead_minutes(trigger) == 0
 
 
 # ----- when due: does it still qualify, and the reason it is skipped --------------------------

@@ -231,3 +231,13 @@ def test_holdout_is_a_stable_share():
     assert held == [rules.held_out("pl", f"c{i}", 20) for i in range(2000)]
     assert 300 < sum(held) < 500
     assert not any(rules.held_out("pl", f"c{i}", 0) for i in range(100))
+
+
+@pytest.mark.parametrize("trigger, at_start", [
+    ({"type": "live_reminder", "lead_minutes": 0}, True),
+    ({"type": "live_reminder", "lead_minutes": 5}, False),
+    ({"type": "live_reminder"}, False),                       # the default lead, 10 minutes
+    ({"type": "thank_you", "delay_minutes": 0}, False),
+])
+def test_only_a_live_reminder_with_no_lead_time_reminds_at_the_start(trigger, at_start):
+    assert rules.reminds_at_start(trigger) is at_start
