@@ -241,10 +241,11 @@ def light_transactions(patch: Callable[[Any, str, Any], None] | None = None) -> 
 def fast_expression_traversal(patch: Callable[[Any, str, Any], None] | None = None) -> None:
     """moto validates an UpdateExpression by walking its tree once per processor (ten of
     them), and each node visited rebuilds the processor's map of node types twice
-    (``nodes_to_be_processed`` and ``process`` both call ``_processing_map``): most of an
-    UpdateItem's time on moto 5.2 (a six-SET claim took about 6 ms). Walk the same tree in the
-    same order with the map built once per walk; every processor's map is a fixed literal, so
-    what each node becomes is unchanged."""
+    (``nodes_to_be_processed`` and ``process`` both call ``_processing_map``). Walk the same
+    tree in the same order with the map built once per walk and each node class's step looked
+    up once; every processor's map is a fixed literal, so what each node becomes is
+    unchanged. Measured on a six-SET conditional UpdateItem in process: about 15% less CPU
+    (median of five alternating pairs, 5.7-9.0 ms each); moto's parsing and copies remain."""
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
 
     set_attr = patch or setattr
