@@ -13,6 +13,33 @@ ROOT = Path(__file__).resolve().parents[2]
 TRUE = ("1", "true", "yes", "on")
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by the first Ctrl-C (or SIGTERM); the second one stops at once, as a
+    developer pressing it twice expects."""
+    done = threading.Event()
+
+    def first(*_: object) -> None:
+        done.set()
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+
+    for sig in SIGNALS:
+        signal.signal(sig, first)
+    return done
+
+
+def wait_for_stop(done: threading.Event, tick: float = 0.5) -> None:
+    """Wait in short ticks, never one unbounded wait. Linux hands a process's signal to any of
+    its threads; Python then runs the handler only when the main thread next runs bytecode. A
+    main thread blocked in ``done.wait()`` would never run it, and Ctrl-C would hang the stack
+    (tests/e2e/test_foundation.py sends SIGINT to each of its threads)."""
+    while not done.wait(tick):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Seller CRM local stack")
     parser.add_argument("--port", type=int, default=int(os.environ.get("CRM_PORT", "8000")))
@@ -54,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from chalicelib.api.auth import mint_demo_token
 
+    # Before READY: a Ctrl-C the moment READY shows must stop cleanly, not interrupt the banner.
+    done = stop_on_signals()
     token = mint_demo_token()
     today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"\nDev token (seller demo, role owner, 30 days):\n  export TOKEN={token}\n")
@@ -65,12 +94,8 @@ def main(argv: list[str] | None = None) -> int:
           f'{stack.api_url}/v1/events -d \'{{"events":[{{"event_id":"try-1","type":"followed",'
           f'"customer_id":"demo-c0001","occurred_at":"{today}"}}]}}\'')
     print("\nREADY (Ctrl-C stops everything)", flush=True)
-
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait()
-    print("stopping...", flush=True)
+    wait_for_stop(done)
+    print("stopping... (Ctrl-C again stops at once, without saving)", flush=True)
     busy = stack.quiesce()
     if state_dir is not None:
         if busy:
