@@ -18,7 +18,6 @@ def start() -> str:
 
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.local.stack import free_port
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # moto as the local stack runs it (chalicelib/local/moto_fixes.py): item writes under one
@@ -27,9 +26,9 @@ def start() -> str:
     from chalicelib.local.moto_fixes import install_all
 
     install_all()
-    port = free_port()
-    ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False).start()
-    url = f"http://127.0.0.1:{port}"
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    url = f"http://127.0.0.1:{moto.get_host_and_port()[1]}"
     os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                       AWS_DEFAULT_REGION="us-east-1", CRM_STAGE="bench")
     from chalicelib.settings import settings

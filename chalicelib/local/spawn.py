@@ -4,6 +4,8 @@ says READY."""
 from __future__ import annotations
 
 import os
+import queue
+import re
 import subprocess
 import sys
 import threading
@@ -26,10 +28,6 @@ class Spawned:
     # stdout is read to the end so the stack never blocks on a full pipe.
     output: deque = field(default_factory=lambda: deque(maxlen=2000))
 
-    def _drain(self) -> None:
-        for line in self.proc.stdout:
-            self.output.append(line)
-
     def stop(self, timeout: float = 60) -> int:
         """Ctrl-C, as a developer would; returns the exit code."""
         self.proc.send_signal(2)
@@ -43,27 +41,56 @@ class Spawned:
 def spawn(*args: str, stage: str = "local", stderr: IO | int = subprocess.DEVNULL,
           timeout: float = 300, state_dir: Path | None = None) -> Spawned:
     """``state_dir``: keep and restore state there, as `make run` does; without it the stack
-    neither restores nor saves (``--no-state``), so one test's data never reaches another."""
-    from chalicelib.local.stack import free_port
+    neither restores nor saves (``--no-state``), so one test's data never reaches another.
 
+    The stack binds port 0 (the kernel's pick, so no other process can take the port between a
+    pick and a bind) and says which ports it bound in its banner. A stack that prints nothing
+    for ``timeout`` seconds is killed: the deadline holds whether or not lines arrive."""
     args = (*args, "--state-dir", str(state_dir)) if state_dir else (*args, "--no-state")
-    port, moto_port = free_port(), free_port()
-    env = {**os.environ, "CRM_PORT": str(port), "CRM_MOTO_PORT": str(moto_port),
-           "PYTHONUNBUFFERED": "1", "CRM_STAGE": stage}
+    env = {**os.environ, "CRM_PORT": "0", "CRM_MOTO_PORT": "0", "PYTHONUNBUFFERED": "1",
+           "CRM_STAGE": stage}
     for key in ("AWS_ENDPOINT_URL", "CRM_LOCAL_FRESH", "CRM_LOCAL_STATE"):
         env.pop(key, None)
     proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=stderr, text=True)
-    lines: list[str] = []
-    deadline = time.time() + timeout
-    for line in proc.stdout:
-        lines.append(line)
-        if "READY" in line or time.time() > deadline:
-            break
-    if proc.poll() is not None or not any("READY" in line for line in lines):
-        proc.kill()
-        raise RuntimeError("local stack did not start:\n" + "".join(lines))
-    started = Spawned(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}",
-                      "".join(lines))
-    threading.Thread(target=started._drain, name="stack-stdout", daemon=True).start()
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_forward, args=(proc.stdout, lines), name="stack-banner",
+                     daemon=True).start()
+    banner: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not any("READY" in line for line in banner):
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None:                       # the deadline, or the stack's stdout closed
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"local stack did not start within {timeout:.0f} s:\n"
+                               + "".join(banner))
+        banner.append(line)
+    text = "".join(banner)
+    started = Spawned(proc, _url(text, "API"), _url(text, "moto server"), text)
+    threading.Thread(target=_forward, args=(lines, started.output), name="stack-stdout",
+                     daemon=True).start()
     return started
+
+
+def _forward(source: IO[str] | queue.Queue, into: queue.Queue | deque) -> None:
+    """Lines from the stack's stdout (or the queue the banner was read from) to ``into``: the
+    pipe is read to its end so the stack never blocks on a full pipe; None marks the end."""
+    if isinstance(source, queue.Queue):
+        while (line := source.get()) is not None:
+            into.append(line)
+        return
+    for line in source:
+        into.put(line)
+    into.put(None)
+
+
+def _url(banner: str, name: str) -> str:
+    """The URL the banner prints after ``name`` (``API           http://127.0.0.1:43121``)."""
+    match = re.search(rf"^{re.escape(name)}\s+(http://\S+)", banner, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"the local stack's banner has no {name} line:\n{banner}")
+    return match.group(1)

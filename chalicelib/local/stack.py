@@ -68,10 +68,11 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1",
     from chalicelib.local.moto_fixes import install_all
 
     install_all()
-    moto_port = moto_port or free_port()
-    moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
+    # Port 0: the kernel picks a free port as the server binds it, and no other process can
+    # take it between a pick and a bind (spawn reads the bound ports from the banner).
+    moto = ThreadedMotoServer(ip_address=host, port=moto_port or 0, verbose=False)
     moto.start()
-    moto_url = f"http://{host}:{moto_port}"
+    moto_url = f"http://{host}:{moto.get_host_and_port()[1]}"
     from chalicelib.local.moto_env import point_at_moto
 
     point_at_moto(moto_url)
@@ -107,11 +108,12 @@ def start(port: int, moto_port: int | None = None, host: str = "127.0.0.1",
         restored = restore(state_dir)
 
     stop = threading.Event()
-    stack = Stack(api_url=f"http://{host}:{port}", moto_url=moto_url, stop=stop,
-                  restored=restored)
-    stack.closers.append(moto.stop)
     config = Config.create(chalice_stage="local", app_name="seller-crm")
     server = create_local_server(app, config, host, port)
+    server.port = server.server.server_address[1]          # the one bound, when port is 0
+    stack = Stack(api_url=f"http://{host}:{server.port}", moto_url=moto_url, stop=stop,
+                  restored=restored)
+    stack.closers.append(moto.stop)
     use_contract_gateway(server, app, config)
     api = threading.Thread(target=server.serve_forever, name="api", daemon=True)
     api.start()
