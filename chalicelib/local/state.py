@@ -9,6 +9,9 @@ puts them back before the API and the pollers run:
 - every SQS queue's messages not yet deleted (in flight or delayed included; a delayed one
   keeps what is left of its delay), DLQs included.
 
+Order: the schedules, then the queues, then the tables and buckets (``save``), so a
+handler still finishing when the quiesce deadline passed can only make the save redeliver.
+
 Layout: ``<dir>/current`` is a symlink to the last complete ``saved-<stamp>/``. A save writes
 ``saving-<pid>-<stamp>/`` first, renames it to ``saved-<stamp>/``, then swaps the symlink
 with one ``rename`` (atomic): a process killed at any point leaves ``current`` naming the
@@ -22,6 +25,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +35,8 @@ from chalicelib.logs import get_logger, log
 from chalicelib.store.aws import client
 
 logger = get_logger("local.state")
-FORMAT = 1
+FORMAT = 2   # 2: a real one-key map whose key is a tag is escaped as "$map" (``_encode``)
+READABLE = (1, 2)
 CURRENT = "current"
 META = "meta.json"   # written last inside a save: a save without it is no save
 
@@ -73,9 +78,14 @@ def save(root: Path, info: dict[str, Any]) -> Path:
     work = root / f"saving-{os.getpid()}-{stamp}"
     work.mkdir()
     started = time.monotonic()
-    counts = {"items": _dump_tables(work / "dynamodb"), "objects": _dump_buckets(work / "s3"),
-              "schedules": _dump_schedules(work / "scheduler.json"),
-              "messages": _dump_queues(work / "sqs.json")}
+    # Schedules, then queues, then tables: past the quiesce deadline a handler may still be
+    # finishing. A schedule firing between the first two dumps is saved as both the schedule
+    # and its message, a message deleted after the queue dump as both the message and its
+    # effects: the worst case is a redelivery, which every handler takes (idempotent). The
+    # other order could save neither a message nor what it did.
+    counts = {"schedules": _dump_schedules(work / "scheduler.json"),
+              "messages": _dump_queues(work / "sqs.json"),
+              "items": _dump_tables(work / "dynamodb"), "objects": _dump_buckets(work / "s3")}
     _write(work / META, json.dumps({"format": FORMAT, "saved_at": stamp, **info,
                                     "counts": counts}, indent=1))
     final = root / f"saved-{stamp}"
@@ -98,14 +108,15 @@ def restore(root: Path) -> dict[str, Any] | None:
     if found is None:
         return None
     info = json.loads((found / META).read_text())
-    if info.get("format") != FORMAT:
+    if info.get("format") not in READABLE:
         raise RuntimeError(f"{found}: saved by another version of the local stack "
                            "(start with FRESH=1 to discard it)")
+    loads = _loads if info["format"] == FORMAT else _loads_v1
     started = time.monotonic()
-    _restore_tables(found / "dynamodb")
+    _restore_tables(found / "dynamodb", loads)
     _restore_buckets(found / "s3")
-    _restore_schedules(found / "scheduler.json")
-    _restore_queues(found / "sqs.json")
+    _restore_schedules(found / "scheduler.json", loads)
+    _restore_queues(found / "sqs.json", loads)
     log(logger, "local state restored", path=str(found),
         seconds=round(time.monotonic() - started, 2), **info.get("counts", {}))
     return info
@@ -119,30 +130,55 @@ def _write(path: Path, text: str | bytes) -> None:
         os.fsync(f.fileno())
 
 
-# Binary attribute and message values travel as {"$b64": "..."} in the JSON files.
-def _default(value: Any) -> Any:
+# Binary and datetime values travel as {"$b64": "..."} and {"$dt": "..."} in the JSON files.
+# A real map of one key that is one of the tags (a DynamoDB M attribute named "$b64", say;
+# SQS allows no "$" in a message attribute's name) would read back as a tagged value, so it
+# is written as {"$map": [[key, value]]}: its key then sits in a list, where no tag is
+# looked for.
+TAGS = ("$b64", "$dt", "$map")
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in TAGS:
+            return {"$map": [[k, _encode(v)] for k, v in value.items()]}
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
     if isinstance(value, bytes | bytearray):
         return {"$b64": base64.b64encode(value).decode()}
     if isinstance(value, datetime):
         return {"$dt": value.isoformat()}
-    raise TypeError(f"cannot save {type(value).__name__}")
+    return value
 
 
 def _hook(obj: dict) -> Any:
     if len(obj) == 1:
-        if "$b64" in obj:
-            return base64.b64decode(obj["$b64"])
-        if "$dt" in obj:
-            return datetime.fromisoformat(obj["$dt"])
+        (key, value), = obj.items()
+        if key == "$b64":
+            return base64.b64decode(value)
+        if key == "$dt":
+            return datetime.fromisoformat(value)
+        if key == "$map":
+            return dict(value)
     return obj
 
 
+def _hook_v1(obj: dict) -> Any:
+    """Format 1's tags (no "$map"; its one-key maps named "$b64" or "$dt" were ambiguous)."""
+    return obj if len(obj) == 1 and "$map" in obj else _hook(obj)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, separators=(",", ":"))
+    return json.dumps(_encode(value), separators=(",", ":"))
 
 
 def _loads(text: str) -> Any:
     return json.loads(text, object_hook=_hook)
+
+
+def _loads_v1(text: str) -> Any:
+    return json.loads(text, object_hook=_hook_v1)
 
 
 # ----- DynamoDB --------------------------------------------------------------------------
@@ -174,7 +210,7 @@ def _dump_tables(into: Path) -> int:
     return total
 
 
-def _restore_tables(path: Path) -> None:
+def _restore_tables(path: Path, loads: Callable[[str], Any] = _loads) -> None:
     backend = _moto_dynamodb()
     for file in sorted(path.glob("*.jsonl")):
         if file.stem not in backend.tables:
@@ -182,7 +218,7 @@ def _restore_tables(path: Path) -> None:
             continue
         for line in file.read_text().splitlines():
             if line:
-                backend.put_item(file.stem, _loads(line))
+                backend.put_item(file.stem, loads(line))
 
 
 # ----- S3 --------------------------------------------------------------------------------
@@ -257,9 +293,9 @@ def _dump_schedules(path: Path) -> int:
     return len(schedules)
 
 
-def _restore_schedules(path: Path) -> None:
+def _restore_schedules(path: Path, loads: Callable[[str], Any] = _loads) -> None:
     scheduler = client("scheduler")
-    saved_ = _loads(path.read_text())
+    saved_ = loads(path.read_text())
     for group in saved_["groups"]:
         try:
             scheduler.create_schedule_group(Name=group)
@@ -295,9 +331,12 @@ def _dump_queues(path: Path) -> int:
     return sum(len(m) for m in queues.values())
 
 
-def _restore_queues(path: Path) -> None:
+SEND_TRIES = 5
+
+
+def _restore_queues(path: Path, loads: Callable[[str], Any] = _loads) -> None:
     sqs = client("sqs")
-    for name, messages in _loads(path.read_text()).items():
+    for name, messages in loads(path.read_text()).items():
         try:
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         except sqs.exceptions.QueueDoesNotExist:
@@ -305,7 +344,24 @@ def _restore_queues(path: Path) -> None:
                 messages=len(messages))
             continue
         for start in range(0, len(messages), 10):
-            sqs.send_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "MessageBody": m["body"], "DelaySeconds": m["delay"],
-                 **({"MessageAttributes": m["attributes"]} if m["attributes"] else {})}
-                for i, m in enumerate(messages[start:start + 10])])
+            _send_back(sqs, name, url, {
+                str(i): {"Id": str(i), "MessageBody": m["body"], "DelaySeconds": m["delay"],
+                         **({"MessageAttributes": m["attributes"]} if m["attributes"] else {})}
+                for i, m in enumerate(messages[start:start + 10])})
+
+
+def _send_back(sqs: Any, name: str, url: str, entries: dict[str, dict[str, Any]]) -> None:
+    """Send one batch, again and again for the entries SQS reports failed; a message that
+    still fails after SEND_TRIES raises: a restore must not lose one quietly."""
+    for attempt in range(SEND_TRIES):
+        if attempt:
+            time.sleep(0.05 * 2 ** attempt)
+        failed = sqs.send_message_batch(QueueUrl=url, Entries=list(entries.values())).get(
+            "Failed", [])
+        if not failed:
+            return
+        entries = {f["Id"]: entries[f["Id"]] for f in failed}
+    reasons = sorted({f"{f.get('Code')}: {f.get('Message')}" for f in failed})
+    raise RuntimeError(f"queue {name}: {len(entries)} saved message(s) could not be put back "
+                       f"after {SEND_TRIES} tries ({'; '.join(reasons)}); the save is kept, "
+                       "start again (or with FRESH=1 to discard it)")
