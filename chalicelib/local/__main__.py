@@ -6,7 +6,7 @@ import argparse
 import os
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,28 +16,37 @@ TRUE = ("1", "true", "yes", "on")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by the first Ctrl-C (or SIGTERM); the second one stops at once, as a
+class StopRequest:
+    """Set by the first Ctrl-C (or SIGTERM), read by the main thread. A plain flag: a handler
+    that took a lock (``threading.Event.set``) could deadlock, as the handler runs on the main
+    thread, which may hold that same lock inside ``Event.wait``."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+
+def stop_on_signals() -> StopRequest:
+    """The first Ctrl-C (or SIGTERM) asks for a clean stop; the second one stops at once, as a
     developer pressing it twice expects."""
-    done = threading.Event()
+    stop = StopRequest()
 
     def first(*_: object) -> None:
-        done.set()
+        stop.requested = True
         for sig in SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
 
     for sig in SIGNALS:
         signal.signal(sig, first)
-    return done
+    return stop
 
 
-def wait_for_stop(done: threading.Event, tick: float = 0.5) -> None:
+def wait_for_stop(stop: StopRequest, tick: float = 0.5) -> None:
     """Wait in short ticks, never one unbounded wait. Linux hands a process's signal to any of
     its threads; Python then runs the handler only when the main thread next runs bytecode. A
-    main thread blocked in ``done.wait()`` would never run it, and Ctrl-C would hang the stack
-    (tests/e2e/test_foundation.py sends SIGINT to each of its threads)."""
-    while not done.wait(tick):
-        pass
+    main thread blocked in one unbounded wait would never run it, and Ctrl-C would hang the
+    stack (tests/e2e/test_foundation.py sends SIGINT to another of its threads)."""
+    while not stop.requested:
+        time.sleep(tick)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from chalicelib.api.auth import mint_demo_token
 
     # Before READY: a Ctrl-C the moment READY shows must stop cleanly, not interrupt the banner.
-    done = stop_on_signals()
+    stop = stop_on_signals()
     token = mint_demo_token()
     today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"\nDev token (seller demo, role owner, 30 days):\n  export TOKEN={token}\n")
@@ -94,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
           f'{stack.api_url}/v1/events -d \'{{"events":[{{"event_id":"try-1","type":"followed",'
           f'"customer_id":"demo-c0001","occurred_at":"{today}"}}]}}\'')
     print("\nREADY (Ctrl-C stops everything)", flush=True)
-    wait_for_stop(done)
+    wait_for_stop(stop)
     print("stopping... (Ctrl-C again stops at once, without saving)", flush=True)
     busy = stack.quiesce()
     if state_dir is not None:

@@ -20,33 +20,35 @@ def handlers():
         signal.signal(sig, handler)
 
 
-def _waiting(done: threading.Event) -> threading.Thread:
+def _parked() -> tuple[threading.Thread, threading.Event]:
     """A thread of the process, parked, as a poller's thread is; it receives the signal."""
-    parked = threading.Thread(target=done.wait, args=(30,), daemon=True)
+    release = threading.Event()
+    parked = threading.Thread(target=release.wait, args=(30,), daemon=True)
     parked.start()
-    return parked
+    return parked, release
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                     reason="signal handlers are the main thread's")
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_a_signal_handed_to_another_thread_ends_the_main_threads_wait(handlers, sig):
-    done = stop_on_signals()
-    other = _waiting(done)
+    stop = stop_on_signals()
+    other, release = _parked()
     signal.pthread_kill(other.ident, sig)
     started = time.monotonic()
-    wait_for_stop(done, tick=0.05)             # returns, rather than waiting forever
-    assert done.is_set() and time.monotonic() - started < 30
+    wait_for_stop(stop, tick=0.05)             # returns, rather than waiting forever
+    assert stop.requested and time.monotonic() - started < 30
+    release.set()
     other.join(5)
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                     reason="signal handlers are the main thread's")
 def test_the_first_signal_asks_to_stop_and_leaves_the_second_to_the_default(handlers):
-    done = stop_on_signals()
-    assert not done.is_set()
+    stop = stop_on_signals()
+    assert not stop.requested
     assert all(signal.getsignal(sig) not in (signal.SIG_DFL, signal.default_int_handler)
                for sig in SIGNALS)
     signal.raise_signal(signal.SIGTERM)
-    assert done.is_set()
+    assert stop.requested
     assert all(signal.getsignal(sig) == signal.SIG_DFL for sig in SIGNALS)
