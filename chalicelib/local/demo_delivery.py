@@ -11,13 +11,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PLAN_ID = "demo-plan-thanks"
+# How long a demo load waits on the stack (its pollers race it, on a loaded machine perhaps):
+# generous, and a load that runs out stops with an error, never carries on half done.
+LOAD_TIMEOUT_S = 240.0
 
 
 def deliver(seller_id: str, plan_id: str, now: datetime, finished: Callable[[], bool],
-            numbers: Callable[[], list[int]] | None = None, timeout: float = 60.0) -> bool:
+            numbers: Callable[[], list[int]] | None = None,
+            timeout: float = LOAD_TIMEOUT_S) -> None:
     """Dispatch and deliver synchronously until ``finished()`` (the local stack's pollers may
     race for the same plan and chunks: whoever claims first sends, the other backs off).
-    ``numbers``: the chunks to work on (default every chunk of the plan)."""
+    ``numbers``: the chunks to work on (default every chunk of the plan). RuntimeError if
+    ``finished()`` is still false after ``timeout`` seconds."""
     from chalicelib.delivery import dispatch, worker
     from chalicelib.store import deliveries
 
@@ -34,16 +39,17 @@ def deliver(seller_id: str, plan_id: str, now: datetime, finished: Callable[[], 
             except worker.ChunkBusy:
                 continue
         if finished():
-            return True
+            return
         time.sleep(0.5)
-    return finished()
+    if not finished():
+        raise RuntimeError(f"demo load timed out waiting for plan {plan_id} to be delivered "
+                           f"(seller {seller_id}, {timeout:.0f} s)")
 
 
-def _deliver(seller_id: str, now: datetime, timeout: float = 60.0) -> str:
+def _deliver(seller_id: str, now: datetime) -> str:
     from chalicelib.store import plans
 
-    deliver(seller_id, PLAN_ID, now,
-            lambda: plans.get(seller_id, PLAN_ID).status != "in_progress", timeout=timeout)
+    deliver(seller_id, PLAN_ID, now, lambda: plans.get(seller_id, PLAN_ID).status != "in_progress")
     return plans.get(seller_id, PLAN_ID).status
 
 

@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.local.demo_delivery import deliver
+from chalicelib.local.demo_delivery import LOAD_TIMEOUT_S, deliver
 
 AB_PLAN_ID = "demo-plan-ab-texts"
 HOLDOUT_PLAN_ID = "demo-plan-holdout"
@@ -123,8 +123,10 @@ def _rest_engagement(rows: list[Any], decided: datetime) -> list[dict[str, Any]]
     return events
 
 
-def _wait_counted(seller_id: str, expected: dict[str, int], timeout: float = 60.0) -> bool:
-    """Until the pollers have folded the sample's clicks (the decision reads the counters)."""
+def _wait_counted(seller_id: str, expected: dict[str, int],
+                  timeout: float = LOAD_TIMEOUT_S) -> bool:
+    """Until the pollers have folded the sample's clicks (the decision reads the counters);
+    RuntimeError past ``timeout`` seconds: a winner picked on partial counts is no demo."""
     from chalicelib.delivery import experiments
     from chalicelib.store import plan_stats
 
@@ -132,8 +134,13 @@ def _wait_counted(seller_id: str, expected: dict[str, int], timeout: float = 60.
     while True:
         record = plan_stats.get_part(seller_id, AB_PLAN_ID, plan_stats.DISPATCH) or {}
         counts = experiments.sample_counts(seller_id, AB_PLAN_ID, record, "click")
-        if {v: c[0] for v, c in counts.items()} == expected or time.monotonic() > deadline:
-            return {v: c[0] for v, c in counts.items()} == expected
+        got = {v: c[0] for v, c in counts.items()}
+        if got == expected:
+            return True
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"demo load timed out waiting for the A/B sample's clicks to be "
+                               f"counted (plan {AB_PLAN_ID}: {got}, expected {expected}, "
+                               f"{timeout:.0f} s)")
         time.sleep(0.5)
 
 

@@ -42,8 +42,9 @@ class Http:
         return requests.request(method, self.base + path, json=json, data=data,
                                 headers=self.headers(headers), timeout=60)
 
-    def wait_for(self, predicate, timeout: float = 30.0, interval: float = 0.3):
-        """Poll until predicate() is truthy (for what runs behind queues)."""
+    def wait_for(self, predicate, timeout: float = 120.0, interval: float = 0.3):
+        """Poll until predicate() is truthy (for what runs behind queues). The default deadline
+        is generous: on a loaded 2-core CI machine the stack's pollers and sweeps lag."""
         deadline = time.time() + timeout
         while True:
             value = predicate()

@@ -60,7 +60,7 @@ def test_an_ab_plan_decided_by_post_winner_sends_the_winner_to_the_rest(http):
     assert plan["ab_test"]["status"] == "testing" and plan["status"] == "in_progress"
 
     sample = http.wait_for(lambda: (rows := _rows(http, plan_id)) and len(rows) == 8
-                           and all(r["status"] == "delivered" for r in rows) and rows, timeout=60)
+                           and all(r["status"] == "delivered" for r in rows) and rows, timeout=120)
     assert sample, _rows(http, plan_id)
     groups: dict[str, list[str]] = {}
     for row in sample:
@@ -76,7 +76,7 @@ def test_an_ab_plan_decided_by_post_winner_sends_the_winner_to_the_rest(http):
               for c in groups["a"][:1] + groups["b"][:3]]
     assert http.call("POST", "/v1/events", json={"events": clicks}).status_code == 202
     counted = http.wait_for(lambda: _get(http, f"/v1/plans/{plan_id}/performance")["clicked"] == 4,
-                            timeout=60)
+                            timeout=120)
     assert counted
 
     r = http.as_role("operator").call("POST", f"/v1/plans/{plan_id}/winner", json={})
@@ -87,7 +87,7 @@ def test_an_ab_plan_decided_by_post_winner_sends_the_winner_to_the_rest(http):
     assert decision["p_value"] == pytest.approx(p_value([(1, 4), (3, 4)]))
     assert http.call("POST", f"/v1/plans/{plan_id}/winner", json={"variant_id": "a"}).status_code == 409
 
-    sent = http.wait_for(lambda: _get(http, f"/v1/plans/{plan_id}")["status"] == "sent", timeout=60)
+    sent = http.wait_for(lambda: _get(http, f"/v1/plans/{plan_id}")["status"] == "sent", timeout=120)
     assert sent, _get(http, f"/v1/plans/{plan_id}")
     rows = _rows(http, plan_id)
     assert len(rows) == 20 and Counter(r["variant"] for r in rows) == {"a": 4, "b": 16}
@@ -108,7 +108,7 @@ def test_wait_minutes_zero_decides_by_itself_once_the_sample_is_out(http):
     ids = _shop(http, 9)
     plan_id = _plan(http, ("a", "b", "c"), sample_percent=34, metric="read",
                     wait_minutes=0)["plan_id"]
-    sent = http.wait_for(lambda: _get(http, f"/v1/plans/{plan_id}")["status"] == "sent", timeout=90)
+    sent = http.wait_for(lambda: _get(http, f"/v1/plans/{plan_id}")["status"] == "sent", timeout=120)
     got = _get(http, f"/v1/plans/{plan_id}")
     assert sent, got
     assert got["ab_test"]["status"] == "decided" and got["ab_test"]["decided_by"] == "timer"

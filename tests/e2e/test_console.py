@@ -242,7 +242,7 @@ def test_a_one_off_plan_is_drafted_sent_and_its_performance_shown(page, http):
 
     plan_id = row.get_attribute("data-plan")
     assert http.wait_for(lambda: http.call("GET", f"/v1/plans/{plan_id}/performance")
-                         .json()["delivered"] == 3, timeout=60)
+                         .json()["delivered"] == 3, timeout=120)
     row.get_by_test_id("plan-open").click()
     api = http.call("GET", f"/v1/plans/{plan_id}/performance").json()
     for key in ("recipients", "delivered", "failed", "read", "orders"):

@@ -37,7 +37,7 @@ def test_scheduled_plan_is_delivered_and_its_performance_follows_engagement(http
     plan_id = r.json()["plan_id"]
 
     sent = http.wait_for(lambda: http.call("GET", f"/v1/plans/{plan_id}").json()["status"] == "sent",
-                         timeout=60)
+                         timeout=120)
     assert sent
     for cid in ids:
         inbox = http.call("GET", f"/v1/customers/{cid}/inbox").json()["items"]
@@ -61,7 +61,7 @@ def test_scheduled_plan_is_delivered_and_its_performance_follows_engagement(http
         perf = _perf(http, plan_id)
         return perf if perf["read"] == 4 and perf["orders"] == 1 else None
 
-    perf = http.wait_for(settled, timeout=60)
+    perf = http.wait_for(settled, timeout=120)
     assert perf, _perf(http, plan_id)
     assert (perf["recipients"], perf["delivered"], perf["skipped"]["blocked"]) == (6, 5, 1)
     assert (perf["clicked"], perf["gmv"]) == (1, "90.00")
@@ -77,7 +77,7 @@ def test_demo_shop_has_a_sent_plan_with_performance(demo):
         perf = demo.call("GET", "/v1/plans/demo-plan-thanks/performance").json()
         return perf if perf["read"] and perf["orders"] else None
 
-    perf = demo.wait_for(figures, timeout=60)
+    perf = demo.wait_for(figures, timeout=120)
     assert perf, demo.call("GET", "/v1/plans/demo-plan-thanks/performance").json()
     assert perf["delivered"] > 0 and perf["clicked"] > 0 and perf["gmv"] != "0.00"
     assert perf["recipients"] == perf["delivered"] + perf["failed"] + sum(perf["skipped"].values())

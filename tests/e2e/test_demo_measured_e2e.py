@@ -52,7 +52,7 @@ def test_demo_shop_has_an_ab_plan_decided_with_its_rest_sent(demo):
     assert decision["decided_by"] == "operator" and decision["metric"] == "click"
     assert decision["rates"]["b"] > decision["rates"]["a"] > 0
     assert 0 < decision["p_value"] < 1
-    perf = demo.wait_for(lambda: _ab_settled(demo), timeout=60)
+    perf = demo.wait_for(lambda: _ab_settled(demo), timeout=120)
     assert perf, _perf(demo, AB)
     a, b = perf["by_variant"]["a"], perf["by_variant"]["b"]
     assert b["recipients"] > a["recipients"] > 0           # the winner's rest went to b
@@ -65,7 +65,7 @@ def test_demo_shop_has_an_ab_plan_decided_with_its_rest_sent(demo):
 def test_demo_shop_has_a_plan_with_a_holdout_and_its_lift(demo):
     plan = demo.call("GET", f"/v1/plans/{HOLDOUT}").json()
     assert plan["status"] == "sent" and plan["holdout_percent"] == 20, plan
-    perf = demo.wait_for(lambda: _holdout_settled(demo), timeout=60)
+    perf = demo.wait_for(lambda: _holdout_settled(demo), timeout=120)
     assert perf, _perf(demo, HOLDOUT)
     holdout = perf["holdout"]
     assert holdout["size"] > 0 and perf["skipped"]["holdout"] == holdout["size"]
@@ -78,7 +78,7 @@ def test_demo_shop_has_a_plan_with_a_holdout_and_its_lift(demo):
 
 
 def test_loading_the_measured_plans_twice_changes_nothing(stack, demo):
-    assert demo.wait_for(lambda: _ab_settled(demo) and _holdout_settled(demo), timeout=60)
+    assert demo.wait_for(lambda: _ab_settled(demo) and _holdout_settled(demo), timeout=120)
     before = {p: (_perf(demo, p), _deliveries(demo, p), demo.call("GET", f"/v1/plans/{p}").json())
               for p in (AB, HOLDOUT)}
     moto_url = re.search(r"moto server\s+(\S+)", stack["banner"]).group(1)

@@ -43,7 +43,7 @@ def test_a_plan_with_a_holdout_measures_its_lift(http):
     pid = plan["plan_id"]
     assert plan["holdout_percent"] == 50
     assert http.wait_for(lambda: http.call("GET", f"/v1/plans/{pid}").json()["status"] == "sent",
-                         timeout=60)
+                         timeout=120)
 
     held = [c for c in ids if held_out(pid, c, 50)]
     sent = [c for c in ids if c not in held]
@@ -72,7 +72,7 @@ def test_a_plan_with_a_holdout_measures_its_lift(http):
             and got["recipients_conversion"] == pytest.approx(2 / len(sent))
         return got if done else None
 
-    perf = http.wait_for(measured, timeout=60)
+    perf = http.wait_for(measured, timeout=120)
     assert perf, http.call("GET", f"/v1/plans/{pid}/performance").json()
     assert perf["recipients"] == len(sent) and perf["delivered"] == len(sent)
     assert perf["skipped"]["holdout"] == len(held)

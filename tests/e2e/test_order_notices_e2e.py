@@ -70,10 +70,10 @@ def test_an_sms_and_chat_notice_with_billing_end_to_end(http):
     assert billing["prices"] == {"sms": "0.035", "voice": "0.200"}
 
     sent = http.wait_for(lambda: http.call("GET", f"/v1/plans/{pid}").json()["status"] == "sent",
-                         timeout=60)
+                         timeout=120)
     assert sent
     released = http.wait_for(lambda: http.call("GET", "/v1/billing").json()["reserved"] == "0.000",
-                             timeout=30)
+                             timeout=120)
     assert released
     inbox = http.call("GET", "/v1/customers/b0/inbox").json()["items"]
     assert sorted(m["channel"] for m in inbox) == ["chat", "sms"]
@@ -86,7 +86,7 @@ def test_an_sms_and_chat_notice_with_billing_end_to_end(http):
         == [(orders[2], "sms", "no_phone")]
 
     perf = http.wait_for(lambda: (p := http.call("GET", f"/v1/plans/{pid}/performance").json())
-                         ["delivered"] == 7 and p, timeout=30)
+                         ["delivered"] == 7 and p, timeout=120)
     assert perf and perf["cost"] == "0.105" and perf["skipped"]["no_phone"] == 1
     billing = _sums_hold(http)
     assert (billing["balance"], billing["reserved"]) == ("0.395", "0.000")
@@ -106,6 +106,6 @@ def test_concurrent_sends_over_http_never_take_the_balance_below_zero(http):
     billing = _sums_hold(http)
     assert billing["balance"] == "0.000"
     done = http.wait_for(lambda: http.call("GET", "/v1/billing").json()["reserved"] == "0.000",
-                         timeout=60)
+                         timeout=120)
     assert done
     assert _sums_hold(http)["balance"] == "0.000"

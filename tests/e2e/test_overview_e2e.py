@@ -17,7 +17,14 @@ def _events(http, events: list[dict]) -> None:
     assert r.status_code == 202 and not r.json()["rejected"], r.text
 
 
+def _bangkok_day() -> str:
+    return datetime.now(ZoneInfo("Asia/Bangkok")).date().isoformat()
+
+
 def test_a_sent_plan_and_its_engagement_show_in_the_overview_and_segment_performance(http):
+    # The shop's day, read once: the sends and events below happen on it. Read again after the
+    # waits it could be the next day (Bangkok midnight is 17:00 UTC, when CI may well run).
+    today = _bangkok_day()
     assert http.call("PUT", "/v1/settings", json={"timezone": "Asia/Bangkok"}).status_code == 200
     assert http.call("PUT", "/v1/products/rice", json={"name": "Rice", "price": "99.00",
                                                        "currency": "THB"}).status_code == 201
@@ -33,7 +40,7 @@ def test_a_sent_plan_and_its_engagement_show_in_the_overview_and_segment_perform
     assert r.status_code == 201, r.text
     plan_id = r.json()["plan_id"]
     sent = http.wait_for(lambda: http.call("GET", f"/v1/plans/{plan_id}").json()["status"]
-                         == "sent", timeout=60)
+                         == "sent", timeout=120)
     assert sent, http.call("GET", f"/v1/plans/{plan_id}").json()
 
     now = datetime.now(UTC)
@@ -43,8 +50,9 @@ def test_a_sent_plan_and_its_engagement_show_in_the_overview_and_segment_perform
                           ("c0", "message_clicked"))]
     _events(http, touch)
     # Let engagement record the reads before the order comes (attribution reads them back).
-    http.wait_for(lambda: http.call("GET", f"/v1/plans/{plan_id}/performance").json()["read"]
-                  == 3, timeout=60)
+    read = http.wait_for(lambda: http.call("GET", f"/v1/plans/{plan_id}/performance").json()
+                         ["read"] == 3, timeout=120)
+    assert read, http.call("GET", f"/v1/plans/{plan_id}/performance").json()
     orders = [{"event_id": "o1-paid", "type": "order_paid", "customer_id": "c0", "order_id": "o1",
                "amount": "99.00", "currency": "THB", "occurred_at": _iso(now + timedelta(seconds=1))},
               {"event_id": "o2-paid", "type": "order_paid", "customer_id": "walk-in",
@@ -56,15 +64,18 @@ def test_a_sent_plan_and_its_engagement_show_in_the_overview_and_segment_perform
                     "order_id": "o3", "occurred_at": _iso(now + timedelta(seconds=2))}])
     _events(http, touch + orders)      # every event again: duplicates change nothing
 
+    asked: list[str] = []       # the shop's day around the overview's request
+
     def settled():
+        asked[:] = [_bangkok_day()]
         body = http.call("GET", "/v1/overview?days=7").json()
+        asked.append(_bangkok_day())
         done = (body["funnel"]["ordered"] == 1 and body["shop_orders"] == 2
                 and body["funnel"]["clicked"] == 1)
         return body if done else None
 
-    body = http.wait_for(settled, timeout=90)
+    body = http.wait_for(settled, timeout=120)
     assert body, http.call("GET", "/v1/overview?days=7").json()
-    today = datetime.now(ZoneInfo("Asia/Bangkok")).date().isoformat()
     assert body["funnel"] == {"reached": 5, "read": 3, "clicked": 1, "ordered": 1}
     assert (body["gmv"], body["orders"], body["shop_gmv"], body["shop_orders"]) == \
         ("99.00", 1, "132.00", 2)
@@ -72,9 +83,11 @@ def test_a_sent_plan_and_its_engagement_show_in_the_overview_and_segment_perform
     assert body["customers"] == 6 and body["segments"]["new_followers"] == 5
     assert body["plans_top"] == [{"plan_id": plan_id, "name": "Rice week", "recipients": 5,
                                   "orders": 1, "gmv": "99.00"}]
-    assert len(body["daily"]) == 7 and body["daily"][-1]["date"] == today
-    assert body["daily"][-1] == {"date": today, "reached": 5, "read": 3, "clicked": 1,
-                                 "orders": 1, "gmv": "99.00"}
+    # the window ends on the shop's day of the request; the figures are on the test's day
+    assert len(body["daily"]) == 7 and body["daily"][-1]["date"] in asked
+    day = next((d for d in body["daily"] if d["date"] == today), None)
+    assert day == {"date": today, "reached": 5, "read": 3, "clicked": 1,
+                   "orders": 1, "gmv": "99.00"}, body["daily"]
 
     r = http.call("GET", "/v1/segments/new_followers/performance?days=7")
     assert r.status_code == 200, r.text

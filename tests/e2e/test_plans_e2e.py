@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+LEAD_S = 20     # a scheduled plan's send time, this far ahead
+
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
@@ -39,11 +41,13 @@ def _plan(http, send_at: datetime) -> dict:
 def test_a_scheduled_plan_is_fired_by_the_scheduler_and_sent(http):
     _shop(http)
     bangkok = datetime.now(UTC).astimezone(ZoneInfo("Asia/Bangkok"))
-    plan = _plan(http, bangkok + timedelta(seconds=3))
+    # LEAD_S ahead, so the emulator (firing every second) cannot send it before it is read
+    # back as scheduled, however slow the machine.
+    plan = _plan(http, bangkok + timedelta(seconds=LEAD_S))
     assert plan["status"] == "scheduled" and plan["send_at"].endswith("Z")
     assert r_status(http, plan["plan_id"]) == "scheduled"
 
-    done = http.wait_for(lambda: r_status(http, plan["plan_id"]) == "sent", timeout=60)
+    done = http.wait_for(lambda: r_status(http, plan["plan_id"]) == "sent", timeout=LEAD_S + 120)
     assert done, http.call("GET", f"/v1/plans/{plan['plan_id']}").json()
     inbox = {cid: http.call("GET", f"/v1/customers/{cid}/inbox").json()["items"]
              for cid in ("c0", "c1", "c2")}
@@ -56,12 +60,18 @@ def test_a_scheduled_plan_is_fired_by_the_scheduler_and_sent(http):
 
 def test_a_cancelled_plan_never_sends(http):
     _shop(http)
-    plan = _plan(http, datetime.now(UTC) + timedelta(seconds=3))
+    send_at = time.time() + LEAD_S      # far enough ahead that the cancel lands first
+    plan = _plan(http, datetime.fromtimestamp(send_at, UTC))
     r = http.call("POST", f"/v1/plans/{plan['plan_id']}/cancel")
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
-    time.sleep(5)   # past the send time: the emulator had its chance to fire
-    assert r_status(http, plan["plan_id"]) == "cancelled"
-    assert http.call("GET", "/v1/customers/c0/inbox").json()["items"] == []
+    # until past the send time (the emulator had its chance to fire): it stays cancelled
+    while True:
+        past = time.time() > send_at + 5
+        assert r_status(http, plan["plan_id"]) == "cancelled"
+        assert http.call("GET", "/v1/customers/c0/inbox").json()["items"] == []
+        if past:
+            break
+        time.sleep(1)
     assert http.call("DELETE", f"/v1/plans/{plan['plan_id']}").status_code == 204
     assert http.call("GET", f"/v1/plans/{plan['plan_id']}").status_code == 404
 

@@ -183,7 +183,7 @@ def _writes_in_a_new_shop(walk: Walk) -> None:
     walk("POST", "/v1/plans/{plan_id}/resume", path={"plan_id": pid}, expect=409)
     walk("POST", "/v1/plans/{plan_id}/send", path={"plan_id": pid}, expect=200)
     walk("GET", "/v1/plans", query={"kind": "one_off", "status": "in_progress"}, expect=200)
-    deadline = time.time() + 60           # sent behind the queues: then it can be followed up
+    deadline = time.time() + 120          # sent behind the queues: then it can be followed up
     while walk("GET", "/v1/plans/{plan_id}", path={"plan_id": pid},
                expect=200)["status"] != "sent":
         assert time.time() < deadline, "the walk plan never finished sending"
@@ -230,7 +230,7 @@ def _ab_test_and_export(walk: Walk, now: datetime) -> None:
     export = walk("POST", "/v1/segments/{segment_id}/exports",
                   path={"segment_id": "new_followers"}, body={"format": "hashed_phone"},
                   expect=201)
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while walk("GET", "/v1/exports/{export_id}", path={"export_id": export["export_id"]},
                expect=200)["status"] != "ready":
         assert time.time() < deadline, "the export never became ready"
@@ -242,7 +242,7 @@ def _ab_test_and_export(walk: Walk, now: datetime) -> None:
         "product_ids": ["rice"],
         "ab_test": {"sample_percent": 50, "metric": "click", "wait_minutes": 4320},
         "action": "send"}, expect=201)
-    deadline = time.time() + 60           # 409 until the sample has gone out
+    deadline = time.time() + 120          # 409 until the sample has gone out
     while walk("POST", "/v1/plans/{plan_id}/winner", path={"plan_id": ab["plan_id"]},
                body={"variant_id": "b"}).get("ab_test", {}).get("status") != "decided":
         assert time.time() < deadline, "the A/B plan's sample never went out"

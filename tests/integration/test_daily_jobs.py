@@ -37,10 +37,12 @@ def today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
-def run_of(seller_id: str):
+def run_of(seller_id: str, day: str):
+    """The seller's run of ``day``: each test reads the day once, at its start, and passes it
+    on (read again later it could be the next day, and that day has no run)."""
     from chalicelib.store import tag_rules as store
 
-    return store.get_run(seller_id, today())
+    return store.get_run(seller_id, day)
 
 
 def until(check, seconds: float = 60) -> None:
@@ -76,10 +78,11 @@ def count_runs(monkeypatch):
 
 
 def test_the_schedule_queues_one_message_per_seller_and_runs_no_rules_itself(shops, client, app):
+    day = today()
     event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
                                             detail={}, resources=[])
     result = client.lambda_.invoke("daily_tag_rules", event).payload
-    assert result["day"] == today() and result["queued"] >= 3
+    assert result["day"] == day and result["queued"] >= 3
     assert all(tags_of(s, "c1") == ["new_customer"] for s in shops)   # nothing ran yet
     sqs, url = daily_queue()
     bodies, handles = [], []
@@ -93,7 +96,7 @@ def test_the_schedule_queues_one_message_per_seller_and_runs_no_rules_itself(sho
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
     mine = [b for b in bodies if b["seller_id"] in {s.seller_id for s in shops}]
     assert sorted(b["seller_id"] for b in mine) == sorted(s.seller_id for s in shops)
-    assert all(b["day"] == today() for b in mine)
+    assert all(b["day"] == day for b in mine)
     drain(app, "daily")
     assert all(tags_of(s, "c1") == [] for s in shops)
 
@@ -132,23 +135,26 @@ def test_a_failing_seller_does_not_stop_the_others(shops, app, monkeypatch):
         return real(seller_id, now)
 
     monkeypatch.setattr(tag_rules, "run_daily", broken_for_one)
+    now = datetime.now(UTC)
+    day = now.date().isoformat()
     # The failing seller first: the others do not wait behind it.
-    tag_rules.queue_daily(datetime.now(UTC), [failing.seller_id, ok_a.seller_id, ok_b.seller_id])
+    tag_rules.queue_daily(now, [failing.seller_id, ok_a.seller_id, ok_b.seller_id])
     failed = consume_once(app)
     failed = [m for m in failed if json.loads(m["Body"])["seller_id"] in
               {s.seller_id for s in shops}]
     assert [json.loads(m["Body"])["seller_id"] for m in failed] == [failing.seller_id]
     assert tags_of(ok_a, "c1") == [] and tags_of(ok_b, "c1") == []
-    assert run_of(ok_a.seller_id).status == "done" and run_of(ok_b.seller_id).status == "done"
+    assert run_of(ok_a.seller_id, day).status == "done"
+    assert run_of(ok_b.seller_id, day).status == "done"
     assert tags_of(failing, "c1") == ["new_customer"]
-    assert run_of(failing.seller_id).lease_until == 0      # released for the retry
+    assert run_of(failing.seller_id, day).lease_until == 0      # released for the retry
     # Its message comes back (here at once); with the fault gone, the retry runs it.
     monkeypatch.setattr(tag_rules, "run_daily", real)
     sqs, url = daily_queue()
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=failed[0]["ReceiptHandle"],
                                   VisibilityTimeout=0)
     assert consume_once(app) == []
-    assert run_of(failing.seller_id).status == "done" and tags_of(failing, "c1") == []
+    assert run_of(failing.seller_id, day).status == "done" and tags_of(failing, "c1") == []
 
 
 @pytest.fixture
@@ -181,18 +187,20 @@ def test_a_slow_seller_does_not_hold_up_the_others(shops, app, monkeypatch, atom
     handler, batch = next((h, b) for q, h, b in sqs_handlers(app) if q == name)
     stop = threading.Event()
     pollers = [Poller(name, handler, batch, stop) for _ in range(2)]
+    now = datetime.now(UTC)
+    day = now.date().isoformat()
     # The slow seller first, so one consumer is busy with it while the other does the rest.
-    tag_rules.queue_daily(datetime.now(UTC), [slow.seller_id, ok_a.seller_id, ok_b.seller_id])
+    tag_rules.queue_daily(now, [slow.seller_id, ok_a.seller_id, ok_b.seller_id])
     for p in pollers:
         p.start()
     try:
         until(started.is_set)
-        until(lambda: all(getattr(run_of(s.seller_id), "status", None) == "done"
+        until(lambda: all(getattr(run_of(s.seller_id, day), "status", None) == "done"
                           for s in (ok_a, ok_b)))
         assert tags_of(ok_a, "c1") == [] and tags_of(ok_b, "c1") == []
-        assert run_of(slow.seller_id).status == "running"      # still at it
+        assert run_of(slow.seller_id, day).status == "running"      # still at it
         release.set()
-        until(lambda: run_of(slow.seller_id).status == "done")
+        until(lambda: run_of(slow.seller_id, day).status == "done")
         assert tags_of(slow, "c1") == []
     finally:
         release.set()
@@ -206,9 +214,9 @@ def test_a_duplicated_daily_message_runs_the_sellers_rules_once(shops, app, coun
     from chalicelib.services import tag_rules
     from chalicelib.settings import settings
 
-    shop = shops[0]
+    shop, now = shops[0], datetime.now(UTC)
     for _ in range(3):                     # the schedule fired again, a producer retried
-        tag_rules.queue_daily(datetime.now(UTC), [shop.seller_id])
+        tag_rules.queue_daily(now, [shop.seller_id])
     sqs, url = daily_queue()
     handler = next(h for q, h, _ in sqs_handlers(app) if q == settings().queue_name("daily"))
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -216,7 +224,7 @@ def test_a_duplicated_daily_message_runs_the_sellers_rules_once(shops, app, coun
     assert run_batch(handler, got, "arn:test") == set()    # the same batch redelivered
     drain(app, "daily")
     assert count_runs.get(shop.seller_id) == 1
-    run = run_of(shop.seller_id)
+    run = run_of(shop.seller_id, now.date().isoformat())
     assert run.status == "done" and run.summary["updated"] == 1
     assert tags_of(shop, "c1") == []
     audit = shop.get("/v1/tags/audit?limit=200").json["items"]
@@ -235,7 +243,8 @@ def test_a_days_run_is_claimed_once(shops, app, count_runs, state, runs, outcome
     from chalicelib.services import tag_rules
     from chalicelib.store import tag_rules as store
 
-    seller_id, day, now = shops[0].seller_id, today(), datetime.now(UTC)
+    seller_id, now = shops[0].seller_id, datetime.now(UTC)
+    day = now.date().isoformat()
     now_ms = aggregates.to_ms(now)
     claim = store.claim_run(seller_id, day, now_ms - 600_000, 300_000 if "lease over" in state
                             else 3_600_000)
@@ -250,5 +259,5 @@ def test_a_days_run_is_claimed_once(shops, app, count_runs, state, runs, outcome
     else:
         summary = tag_rules.run_daily_once(seller_id, day, now)
         assert summary["customers"] == (7 if outcome == "summary" else 1)
-        assert run_of(seller_id).status == "done"
+        assert run_of(seller_id, day).status == "done"
     assert count_runs.get(seller_id, 0) == runs
