@@ -27,7 +27,7 @@ def main() -> None:
     from chalicelib.local.spawn import spawn
 
     _patient_pynamodb()
-    stack = spawn(timeout=300)
+    stack = spawn()
     try:
         from chalicelib.local.moto_env import point_at_moto
 

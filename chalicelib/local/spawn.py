@@ -39,7 +39,7 @@ class Spawned:
 
 
 def spawn(*args: str, stage: str = "local", stderr: IO | int = subprocess.DEVNULL,
-          timeout: float = 300, state_dir: Path | None = None) -> Spawned:
+          timeout: float = 600, state_dir: Path | None = None) -> Spawned:
     """``state_dir``: keep and restore state there, as `make run` does; without it the stack
     neither restores nor saves (``--no-state``), so one test's data never reaches another.
 

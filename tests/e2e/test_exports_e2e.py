@@ -26,7 +26,7 @@ def queued_stack():
     before = os.environ.get("CRM_EXPORT_INLINE_MEMBERS")
     os.environ["CRM_EXPORT_INLINE_MEMBERS"] = "0"
     try:
-        started = spawn(stderr=log, timeout=300)   # a loaded 2-core machine starts it slowly
+        started = spawn(stderr=log)   # a loaded 2-core machine starts it slowly: the 600 s default
     finally:
         if before is None:
             os.environ.pop("CRM_EXPORT_INLINE_MEMBERS")
