@@ -28,8 +28,6 @@ def _parked() -> tuple[threading.Thread, threading.Event]:
     return parked, release
 
 
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
-                    reason="signal handlers are the main thread's")
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_a_signal_handed_to_another_thread_ends_the_main_threads_wait(handlers, sig):
     stop = stop_on_signals()
@@ -42,8 +40,6 @@ def test_a_signal_handed_to_another_thread_ends_the_main_threads_wait(handlers, 
     other.join(5)
 
 
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
-                    reason="signal handlers are the main thread's")
 def test_the_first_signal_asks_to_stop_and_leaves_the_second_to_the_default(handlers):
     stop = stop_on_signals()
     assert not stop.requested
