@@ -18,7 +18,6 @@ def start() -> str:
 
     from moto.server import ThreadedMotoServer
 
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # moto as the local stack runs it (chalicelib/local/moto_fixes.py): item writes under one
     # lock, transactions without a copy of the backend per action, LSI Queries over their

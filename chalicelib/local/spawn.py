@@ -54,11 +54,11 @@ def spawn(*args: str, stage: str = "local", stderr: IO | int = subprocess.DEVNUL
     proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=stderr, text=True)
     lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_forward, args=(proc.stdout, lines), name="stack-banner",
+    threading.Thread(target=_read, args=(proc.stdout, lines), name="stack-stdout",
                      daemon=True).start()
     banner: list[str] = []
     deadline = time.monotonic() + timeout
-    while not any("READY" in line for line in banner):
+    while not banner or "READY" not in banner[-1]:
         try:
             line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
@@ -71,21 +71,18 @@ def spawn(*args: str, stage: str = "local", stderr: IO | int = subprocess.DEVNUL
         banner.append(line)
     text = "".join(banner)
     started = Spawned(proc, _url(text, "API"), _url(text, "moto server"), text)
-    threading.Thread(target=_forward, args=(lines, started.output), name="stack-stdout",
-                     daemon=True).start()
+    # After READY the lines go on to ``output`` (deque.extend appends each as it comes).
+    threading.Thread(target=started.output.extend, args=(iter(lines.get, None),),
+                     name="stack-output", daemon=True).start()
     return started
 
 
-def _forward(source: IO[str] | queue.Queue, into: queue.Queue | deque) -> None:
-    """Lines from the stack's stdout (or the queue the banner was read from) to ``into``: the
-    pipe is read to its end so the stack never blocks on a full pipe; None marks the end."""
-    if isinstance(source, queue.Queue):
-        while (line := source.get()) is not None:
-            into.append(line)
-        return
-    for line in source:
-        into.put(line)
-    into.put(None)
+def _read(pipe: IO[str], lines: queue.Queue) -> None:
+    """The stack's stdout, line by line, read to its end so the stack never blocks on a full
+    pipe; None marks the end."""
+    for line in pipe:
+        lines.put(line)
+    lines.put(None)
 
 
 def _url(banner: str, name: str) -> str:
